@@ -1,0 +1,38 @@
+"""dioptra_lab: a Jupyter-centric test platform for machine-learning security experiments.
+
+The public API is imported lazily so that ``import dioptra_lab`` stays cheap inside
+kernels and workers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "task": "dioptra_lab.plugins.task",
+    "Bounds": "dioptra_lab.types",
+    "DioptraLabError": "dioptra_lab.errors",
+    "EntryPoint": "dioptra_lab.entrypoints.model",
+    "load_entrypoint": "dioptra_lab.entrypoints",
+    "load_entrypoint_text": "dioptra_lab.entrypoints",
+    "get_registry": "dioptra_lab.plugins.registry",
+    "RunResult": "dioptra_lab.engine.results",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dioptra_lab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

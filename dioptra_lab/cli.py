@@ -1,0 +1,230 @@
+"""The ``dioptra-lab`` command. Errors print as one clear message, without a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dioptra_lab.errors import DioptraLabError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_assignments(pairs: Sequence[str] | None, flag: str = "-p") -> dict[str, str]:
+    """``["eps=0.1", "name=x"]`` → ``{"eps": "0.1", "name": "x"}``; the text is typed later."""
+    values: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise DioptraLabError(f"{flag} {pair!r}: expected NAME=VALUE, e.g. {flag} eps=0.1")
+        values[name.strip()] = value
+    return values
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=False))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) for row in rows]
+    return "\n".join(lines)
+
+
+def print_run_results(results: dict[str, Any]) -> None:
+    """Print the step times and final results recorded by a compiled notebook."""
+    rows = []
+    for step in results.get("steps", []):
+        took = (
+            "cached"
+            if step.get("cached")
+            else (f"{step['seconds']:.3f}s" if step.get("seconds") is not None else "-")
+        )
+        rows.append([step["name"], step["task"], took])
+    print(_table(rows, ["step", "task", "time"]))
+    print(f"\ntotal: {results.get('seconds', 0):.2f}s")
+    print("results:")
+    for name, value in results.get("results", {}).items():
+        print(f"  {name} = {json.dumps(value, default=str)}")
+
+
+# -- entry point commands ------------------------------------------------------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    from dioptra_lab.entrypoints import load_entrypoint
+
+    ep = load_entrypoint(args.file).validate()
+    print(
+        f"{args.file}: valid {ep.kind} entry point '{ep.name}' "
+        f"({len(ep.parameters)} parameters, {len(ep.steps)} steps)"
+    )
+    for p in ep.parameters.values():
+        default = "required" if p.required else f"default {p.default!r}"
+        print(f"  {p.name}: {p.type} ({default})")
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from dioptra_lab.entrypoints import load_entrypoint
+    from dioptra_lab.entrypoints.compile import write_notebook
+
+    ep = load_entrypoint(args.file)
+    path = write_notebook(ep.compile(), args.output)
+    print(f"compiled {args.file} -> {path}")
+    return 0
+
+
+def default_output(home: Path, file: str) -> Path:
+    """Where `run` writes the executed notebook when -o is not given."""
+    return home / "runs" / f"{Path(file).stem}-{time.strftime('%Y%m%d-%H%M%S')}.ipynb"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dioptra_lab.config import load_settings
+    from dioptra_lab.engine.notebook_run import execute_entrypoint
+    from dioptra_lab.entrypoints import load_entrypoint
+    from dioptra_lab.stack import Stack
+
+    ep = load_entrypoint(args.file).validate()
+    values = ep.coerce(parse_assignments(args.param), from_text=True)
+    settings = load_settings()
+    Stack(settings).ensure_prefect(announce=_err)
+    output = Path(args.output) if args.output else default_output(settings.home, args.file)
+    _err(f"Running {args.file} with Papermill -> {output}")
+    _, results = execute_entrypoint(ep, values, output, timeout=args.timeout)
+    if results is not None:
+        print_run_results(results)
+    print(f"executed notebook: {output}")
+    return 0
+
+
+QUICKSTART = Path("examples") / "quickstart.yaml"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if not QUICKSTART.is_file():
+        raise DioptraLabError(f"{QUICKSTART} not found: run `dioptra-lab demo` from the repository root")
+    print(f"dioptra_lab demo: running {QUICKSTART} locally (Papermill + Prefect, no queue)\n", flush=True)
+    return cmd_run(argparse.Namespace(file=str(QUICKSTART), param=args.param, output=None, timeout=None))
+
+
+# -- plugins -------------------------------------------------------------------------
+def cmd_plugins_list(args: argparse.Namespace) -> int:
+    from dioptra_lab.plugins import get_registry
+
+    registry = get_registry()
+    rows = [[t.name, t.qualname, t.description] for t in registry.list_tasks()]
+    print(_table(rows, ["task", "qualified name", "description"]) if rows else "no tasks found")
+    print(f"\nplugin path: {', '.join(str(p) for p in registry.plugin_path) or '(none)'}")
+    if registry.broken:
+        print("\nbroken plugins (their tasks are unavailable):")
+        for broken in registry.broken:
+            print(f"  {broken.module} ({broken.location}): {broken.reason}")
+    return 0
+
+
+def cmd_plugins_show(args: argparse.Namespace) -> int:
+    from dioptra_lab.plugins import get_registry
+
+    spec = get_registry().get(args.task)
+    print(f"{spec.name}  ({spec.qualname})")
+    print(f"\n{spec.doc or '(no docstring)'}\n")
+    rows = []
+    for inp in spec.inputs:
+        info = inp.describe()
+        default = "required" if inp.required else repr(info.get("default"))
+        rows.append([inp.name, str(inp.type), default, inp.description])
+    print(_table(rows, ["input", "type", "default", "description"]) if rows else "inputs: none")
+    outs = ", ".join(f"{o.name}: {o.type}" for o in spec.outputs) or "none"
+    print(f"\noutputs: {outs}" + ("  (unpacked from the returned tuple)" if spec.unpack else ""))
+    extras = [f"retries={spec.retries}"] + (["cached"] if spec.cache else [])
+    print("options: " + ", ".join(extras))
+    return 0
+
+
+# -- stack ---------------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    from dioptra_lab.stack import Stack
+
+    states = Stack().status()
+    if not states:
+        print("no services recorded; start them with `dioptra-lab up`")
+        return 0
+    rows = [[s.name, "running" if s.running else "stopped", str(s.pid or "-"), s.url or "-"] for s in states]
+    print(_table(rows, ["service", "state", "pid", "address"]))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from dioptra_lab.stack import Stack
+
+    stopped = Stack().down(announce=_err)
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``dioptra-lab`` (subcommands as in DESIGN.md)."""
+    parser = argparse.ArgumentParser(prog="dioptra-lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check an entry point; every problem at once")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("compile", help="compile an entry point to a Papermill notebook")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True, help="the notebook to write")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("run", help="run an entry point locally with Papermill (no queue)")
+    p.add_argument("file")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="a parameter value")
+    p.add_argument("-o", "--output", help="executed notebook (default: <home>/runs/…)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell")
+    p.set_defaults(func=cmd_run)
+
+    plugins = sub.add_parser("plugins", help="list or show tasks").add_subparsers(
+        dest="plugins_command", required=True, metavar="ACTION"
+    )
+    p = plugins.add_parser("list", help="every task, and plugins that failed to import")
+    p.set_defaults(func=cmd_plugins_list)
+    p = plugins.add_parser("show", help="one task's inputs, types, defaults and outputs")
+    p.add_argument("task")
+    p.set_defaults(func=cmd_plugins_show)
+
+    p = sub.add_parser("demo", help="the quickstart experiment")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="a parameter value")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("status", help="the stack's services")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("down", help="stop every service the stack started")
+    p.set_defaults(func=cmd_down)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.func
+    warnings.showwarning = lambda message, *_args, **_kw: _err(f"warning: {message}")
+    try:
+        return handler(args)
+    except DioptraLabError as exc:
+        _err(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Settings: where the stack's files live, where plugins are found, and the service URLs.
+
+Precedence, highest first: environment variables, the stack's settings file
+(``<home>/stack.json``, written by ``dioptra-lab up``), ``dioptra_lab.toml`` in the
+current folder, built-in defaults. A notebook kernel, the command line and a
+worker on another host therefore find the same stack as long as they share the
+environment variables or the settings file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dioptra_lab.errors import ConfigError
+
+HOME_ENV = "DIOPTRA_LAB_HOME"
+PLUGIN_PATH_ENV = "DIOPTRA_LAB_PLUGIN_PATH"
+REDIS_URL_ENV = "DIOPTRA_LAB_REDIS_URL"
+PREFECT_URL_ENV = "PREFECT_API_URL"
+MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
+CONFIG_FILE = "dioptra_lab.toml"
+STACK_FILE = "stack.json"
+
+
+@dataclass
+class Settings:
+    """Resolved settings. Build with :func:`load_settings`."""
+
+    home: Path
+    plugin_path: list[Path]
+    prefect_api_url: str | None = None
+    redis_url: str | None = None
+    mlflow_tracking_uri: str | None = None
+    default_queue: str = "cpu"
+    default_experiment: str = "Default"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stack_file(self) -> Path:
+        """The settings file ``dioptra-lab up`` writes for other processes to read."""
+        return self.home / STACK_FILE
+
+
+def _read_toml(cwd: Path) -> dict[str, Any]:
+    path = cwd / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix or remove the file") from exc
+    section = data.get("dioptra_lab", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: expected a [dioptra_lab] table")
+    return section
+
+
+def read_stack_file(home: Path) -> dict[str, Any]:
+    """Return the contents of ``<home>/stack.json``, or ``{}`` when there is none."""
+    path = home / STACK_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"{path}: unreadable stack settings ({exc}); run `dioptra-lab down` then `up`"
+        ) from exc
+    return data if isinstance(data, dict) else {}
+
+
+def write_stack_file(home: Path, data: dict[str, Any]) -> None:
+    """Write ``<home>/stack.json`` atomically."""
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = home / (STACK_FILE + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.replace(home / STACK_FILE)
+
+
+def _split_path(value: str, base: Path) -> list[Path]:
+    return [(base / p).resolve() for p in value.split(os.pathsep) if p.strip()]
+
+
+def load_settings(cwd: Path | None = None) -> Settings:
+    """Resolve the settings for the current process (see the module docstring)."""
+    base = Path(cwd or os.getcwd())
+    toml = _read_toml(base)
+    home_value = os.environ.get(HOME_ENV) or toml.get("home") or ".dioptra_lab"
+    home = (base / str(home_value)).resolve()
+    plugin_value = os.environ.get(PLUGIN_PATH_ENV) or toml.get("plugin_path") or "plugins"
+    if isinstance(plugin_value, list):
+        plugin_value = os.pathsep.join(str(p) for p in plugin_value)
+    stack = read_stack_file(home)
+    return Settings(
+        home=home,
+        plugin_path=_split_path(str(plugin_value), base),
+        prefect_api_url=os.environ.get(PREFECT_URL_ENV) or stack.get("prefect_api_url"),
+        redis_url=os.environ.get(REDIS_URL_ENV) or stack.get("redis_url"),
+        mlflow_tracking_uri=os.environ.get(MLFLOW_URI_ENV) or stack.get("mlflow_tracking_uri"),
+        default_queue=str(toml.get("queue", "cpu")),
+        default_experiment=str(toml.get("experiment", "Default")),
+        extra=stack,
+    )

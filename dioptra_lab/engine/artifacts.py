@@ -1,0 +1,71 @@
+"""Load artifact inputs from the value given for them: a path or an MLflow URI.
+
+``runs:/RUN_ID/path`` and ``models:/NAME/VERSION`` are fetched with MLflow (imported
+only then); local files are read by suffix; anything else is passed through as is.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dioptra_lab.errors import DioptraLabError
+
+
+def _load_npy(path: Path) -> Any:
+    import numpy as np
+
+    return np.load(path, allow_pickle=False)
+
+
+def _load_pickle(path: Path) -> Any:
+    with path.open("rb") as fh:
+        return pickle.load(fh)  # noqa: S301 - artifacts the user's own runs wrote
+
+
+def _load_torch(path: Path) -> Any:
+    import torch
+
+    return torch.load(path, weights_only=False)
+
+
+LOADERS: dict[str, Callable[[Path], Any]] = {
+    ".json": lambda p: json.loads(p.read_text()),
+    ".txt": lambda p: p.read_text(),
+    ".npy": _load_npy,
+    ".pkl": _load_pickle,
+    ".pickle": _load_pickle,
+    ".pt": _load_torch,
+}
+
+
+def load_artifact(value: Any) -> Any:
+    """Turn the value given for an artifact input into the object it names.
+
+    Raises:
+        DioptraLabError: the path or URI does not exist or cannot be read.
+    """
+    if not isinstance(value, str):
+        return value
+    if value.startswith(("runs:/", "models:/", "mlflow-artifacts:/")):
+        try:
+            import mlflow
+        except ImportError as exc:  # pragma: no cover - mlflow is a core dependency
+            raise DioptraLabError("MLflow URIs need mlflow: pip install mlflow") from exc
+        if value.startswith("models:/"):
+            return mlflow.pyfunc.load_model(value)
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(value))
+        except Exception as exc:
+            raise DioptraLabError(f"cannot fetch artifact {value}: {exc}") from exc
+        return load_artifact(str(local))
+    path = Path(value)
+    if not path.exists():
+        raise DioptraLabError(f"artifact input {value!r}: no such file; give a path or a runs:/ URI")
+    if path.is_dir():
+        return path
+    loader = LOADERS.get(path.suffix)
+    return loader(path) if loader else path

@@ -1,0 +1,220 @@
+"""Run an entry point's graph in this process as a Prefect flow, one Prefect task per step.
+
+Steps start as soon as the steps they need have finished, so independent steps run
+concurrently (a thread pool). Each task keeps its retries; tasks declared with
+``cache=True`` reuse their result when their inputs and source code are unchanged
+(Prefect's ``INPUTS + TASK_SOURCE`` cache policy, results stored under
+``<home>/cache``).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dioptra_lab.config import load_settings
+from dioptra_lab.engine.artifacts import load_artifact
+from dioptra_lab.engine.prefect_api import require_prefect_api
+from dioptra_lab.engine.progress import ProgressEvent, emit
+from dioptra_lab.engine.results import RunResult, StepRecord, to_jsonable
+from dioptra_lab.entrypoints.graph import topological_order
+from dioptra_lab.entrypoints.model import EntryPoint, Step
+from dioptra_lab.entrypoints.references import Ref, substitute
+from dioptra_lab.entrypoints.validate import step_dependencies
+from dioptra_lab.errors import DioptraLabError, StepFailedError
+
+MAX_THREADS = 8
+
+
+def run_entrypoint(
+    ep: EntryPoint, params: dict[str, Any], *, lenient: bool = False, quiet: bool = False
+) -> RunResult:
+    """Validate ``ep`` and ``params``, then run the graph here (see :func:`run_graph`)."""
+    ep.validate()
+    if ep.kind != "yaml":
+        raise DioptraLabError(
+            f"{ep.source} is a notebook entry point: run it with `dioptra-lab run {ep.source}` "
+            "(Papermill), not in this process"
+        )
+    values = ep.coerce(params, lenient=lenient)
+    return run_graph(ep, values, quiet=quiet)
+
+
+class _Scope:
+    """Values visible to references: parameters, artifact inputs, step outputs."""
+
+    def __init__(self, ep: EntryPoint, values: dict[str, Any]) -> None:
+        self.ep = ep
+        self.values = dict(values)
+        self.loaded: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+
+    def lookup(self, ref: Ref) -> Any:
+        if ref.name in self.outputs:
+            outputs = self.outputs[ref.name]
+            if ref.output is None:
+                return next(iter(outputs.values())) if outputs else None
+            if ref.output not in outputs:
+                raise DioptraLabError(
+                    f"{ref}: step {ref.name!r} returned too few values for output {ref.output!r}"
+                )
+            return outputs[ref.output]
+        if ref.name in self.ep.artifact_inputs:
+            return self.artifact_input(ref)
+        return self.values[ref.name]
+
+    def artifact_input(self, ref: Ref) -> Any:
+        if ref.name not in self.loaded:
+            value = load_artifact(self.values[ref.name])
+            specs = self.ep.artifact_inputs[ref.name]
+            if len(specs) > 1:
+                self.loaded[ref.name] = {s.name: v for s, v in zip(specs, value, strict=False)}
+            else:
+                self.loaded[ref.name] = {specs[0].name if specs else ref.name: value}
+        outputs = self.loaded[ref.name]
+        return outputs[ref.output] if ref.output else next(iter(outputs.values()))
+
+
+def _prefect_task(step: Step, timings: dict[str, float]) -> Any:
+    from prefect import task as prefect_task
+    from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
+
+    spec = step.spec
+    assert spec is not None
+    func: Callable[..., Any] = spec.func
+
+    # functools.wraps keeps the task's own signature and source for Prefect's cache key.
+    @functools.wraps(func)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            timings[step.name] = time.perf_counter() - started
+
+    options: dict[str, Any] = {
+        "name": step.name,
+        "retries": spec.retries,
+        "retry_delay_seconds": spec.retry_delay,
+        "cache_policy": NO_CACHE,
+    }
+    if spec.cache:
+        options["cache_policy"] = INPUTS + TASK_SOURCE
+        options["persist_result"] = True
+    return prefect_task(call, **options)
+
+
+def run_graph(ep: EntryPoint, values: dict[str, Any], *, quiet: bool = False) -> RunResult:
+    """Run a validated graph with checked parameter values; return a :class:`RunResult`.
+
+    Raises:
+        StepFailedError: a step raised (after its retries); names the step and the error.
+        ServiceError: no Prefect server answers.
+    """
+    require_prefect_api()
+    from prefect import flow
+    from prefect.context import get_run_context
+    from prefect.futures import wait
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+        temporary_settings,
+    )
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    cache_dir = load_settings().home / "cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    deps = {name: step_dependencies(step, ep) for name, step in ep.steps.items()}
+    order = topological_order(deps)
+    index = {name: i + 1 for i, name in enumerate(order)}
+    total = len(order)
+    used = {d for ds in deps.values() for d in ds}
+    leaves = [n for n in order if n not in used]
+    timings: dict[str, float] = {}
+    scope = _Scope(ep, values)
+    records: dict[str, StepRecord] = {}
+    lock = threading.Lock()
+
+    def event(step: Step, state: str, seconds: float | None = None, message: str = "") -> None:
+        task_name = step.spec.qualname if step.spec else step.task
+        emit(ProgressEvent(step.name, task_name, index[step.name], total, state, seconds, message), quiet)
+
+    def finish(step: Step, future: Any) -> None:
+        try:
+            value = future.result()
+        except Exception as exc:
+            event(step, "failed", message=f"{type(exc).__name__}: {exc}")
+            raise StepFailedError(
+                step.name, step.spec.qualname if step.spec else step.task, type(exc).__name__, str(exc)
+            ) from exc
+        cached = step.name not in timings
+        outputs = step.split_outputs(value)
+        with lock:
+            scope.outputs[step.name] = outputs
+            records[step.name] = StepRecord(
+                step.name,
+                step.spec.qualname if step.spec else step.task,
+                outputs,
+                timings.get(step.name),
+                cached,
+            )
+        event(step, "cached" if cached else "finished", timings.get(step.name))
+
+    @flow(
+        name=f"dioptra-lab-{ep.name}",
+        task_runner=ThreadPoolTaskRunner(max_workers=min(MAX_THREADS, max(total, 1))),  # type: ignore[arg-type]
+        validate_parameters=False,
+        log_prints=False,
+        persist_result=False,
+    )
+    def graph_flow(parameters: dict[str, Any]) -> str:
+        pending = list(order)
+        running: dict[str, Any] = {}
+        while pending or running:
+            for name in [n for n in pending if deps[n] <= set(scope.outputs)]:
+                step = ep.steps[name]
+                args = substitute(step.args, scope.lookup)
+                kwargs = substitute(step.kwargs, scope.lookup)
+                event(step, "started")
+                running[name] = _prefect_task(step, timings).submit(*args, **kwargs)
+                pending.remove(name)
+            if not running:
+                break
+            done = wait(list(running.values()), timeout=None if len(running) == 1 else 0.05).done
+            for name, future in list(running.items()):
+                if future in done or future.state.is_final():
+                    del running[name]
+                    try:
+                        finish(ep.steps[name], future)
+                    except StepFailedError:
+                        for other in running.values():
+                            other.cancel()
+                        raise
+        context = get_run_context()
+        return str(getattr(getattr(context, "flow_run", None), "id", ""))
+
+    started = time.perf_counter()
+    # Prefect's flow heartbeat thread is joined at exit and costs ~1 s per flow; crashed
+    # runs are detected by the worker's own heartbeat instead (RQ job meta).
+    with temporary_settings(
+        {PREFECT_RESULTS_LOCAL_STORAGE_PATH: cache_dir, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    ):
+        flow_run_id = graph_flow(to_jsonable(values))
+    artifacts = {}
+    for name, out in ep.artifact_outputs.items():
+        if out.spec is not None:
+            artifacts[name] = out.spec.func(
+                substitute(out.contents, scope.lookup), **substitute(out.args, scope.lookup)
+            )
+    return RunResult(
+        entrypoint=ep.name,
+        parameters=values,
+        steps={n: records[n] for n in order},
+        leaves=leaves,
+        artifacts=artifacts,
+        seconds=time.perf_counter() - started,
+        flow_run_id=flow_run_id or None,
+    )

@@ -1,0 +1,121 @@
+"""Compile an entry point into a Papermill-ready notebook (nbformat 4).
+
+The notebook holds a cell tagged ``parameters`` with the defaults, the entry point's
+own YAML text, a cell that runs the graph, one cell per step showing its outputs,
+and a results cell. It runs unchanged with the plain ``papermill`` command, and a
+person opening it reads what ran.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from dioptra_lab.entrypoints.model import EntryPoint, Step
+from dioptra_lab.plugins.registry import get_registry
+
+KERNEL_NAME = "python3"
+SETUP_TAG = "dioptra-lab-setup"
+
+
+def _describe_value(value: object) -> str:
+    return json.dumps(value, default=str) if not isinstance(value, str) else value
+
+
+def _step_markdown(step: Step) -> str:
+    spec = step.spec
+    lines = [f"## Step `{step.name}`: `{spec.qualname if spec else step.task}`"]
+    if spec and spec.description:
+        lines.append(f"\n{spec.description}\n")
+    for index, value in enumerate(step.args):
+        lines.append(f"- argument {index + 1}: `{_describe_value(value)}`")
+    for key, value in step.kwargs.items():
+        lines.append(f"- `{key}` = `{_describe_value(value)}`")
+    if step.dependencies:
+        lines.append(f"- after: {', '.join(f'`{d}`' for d in step.dependencies)}")
+    return "\n".join(lines)
+
+
+def _intro(ep: EntryPoint) -> str:
+    lines = [f"# {ep.name}"]
+    if ep.description:
+        lines.append(f"\n{ep.description}")
+    lines.append(f"\nCompiled by dioptra_lab from `{ep.source}` (sha256 `{ep.digest[:12]}`).")
+    if ep.parameters:
+        lines.append("\n| parameter | type | default | description |\n|---|---|---|---|")
+        for p in ep.parameters.values():
+            default = "*required*" if p.required else f"`{_describe_value(p.default)}`"
+            lines.append(f"| `{p.name}` | `{p.type}` | {default} | {p.description} |")
+    lines.append("\nSteps: " + " → ".join(f"`{n}`" for n in ep.steps))
+    return "\n".join(lines)
+
+
+def _parameters_source(ep: EntryPoint) -> str:
+    lines = []
+    for p in ep.parameters.values():
+        comment = f"{p.type}" + (f" — {p.description}" if p.description else "")
+        if p.required:
+            lines.append(f"{p.name} = None  # required: {comment}")
+        else:
+            lines.append(f"{p.name} = {p.default!r}  # {comment}")
+    for name in ep.artifact_inputs:
+        lines.append(f"{name} = None  # required artifact input: a path or runs:/ URI")
+    return "\n".join(lines) or "# this entry point has no parameters"
+
+
+def _run_source(ep: EntryPoint) -> str:
+    required = [p.name for p in ep.parameters.values() if p.required] + list(ep.artifact_inputs)
+    names = list(ep.parameters) + list(ep.artifact_inputs)
+    given = "{" + ", ".join(f"{n!r}: {n}" for n in names) + "}"
+    return (
+        f"_values = {given}\n"
+        f"_required = {required!r}\n"
+        "# a required parameter left at None is reported as missing, not as a wrong type\n"
+        "_values = {k: v for k, v in _values.items() if not (k in _required and v is None)}\n"
+        f"run = run_compiled(ENTRYPOINT_YAML, _values, name={ep.name!r}, plugin_path=PLUGIN_PATH)"
+    )
+
+
+def compile_entrypoint(ep: EntryPoint) -> nbformat.NotebookNode:
+    """Compile a valid entry point; a notebook entry point compiles to itself."""
+    ep.validate()
+    if ep.kind == "notebook":
+        return nbformat.reads(ep.text, as_version=4)
+    plugin_path = [str(p) for p in get_registry().plugin_path]
+    nb = new_notebook(
+        metadata={
+            "kernelspec": {"name": KERNEL_NAME, "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+            "dioptra_lab": {"entrypoint": ep.name, "source": ep.source, "sha256": ep.digest},
+        }
+    )
+    cells = [
+        new_markdown_cell(_intro(ep)),
+        new_code_cell(_parameters_source(ep), metadata={"tags": ["parameters"]}),
+        new_code_cell(
+            "from dioptra_lab.engine import run_compiled\n\n"
+            f"ENTRYPOINT_YAML = {ep.text!r}\n"
+            f"PLUGIN_PATH = {plugin_path!r}",
+            metadata={"tags": [SETUP_TAG], "jupyter": {"source_hidden": True}},
+        ),
+        new_markdown_cell("## Run the graph\nEach line is a step finishing, with its time."),
+        new_code_cell(_run_source(ep)),
+    ]
+    for step in ep.steps.values():
+        cells.append(new_markdown_cell(_step_markdown(step)))
+        cells.append(new_code_cell(f"run.show({step.name!r})"))
+    cells.append(new_markdown_cell("## Results"))
+    cells.append(new_code_cell("run.summary()"))
+    nb.cells = cells
+    return nb
+
+
+def write_notebook(nb: nbformat.NotebookNode, path: str | Path) -> Path:
+    """Write a notebook to ``path`` (folders created) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path

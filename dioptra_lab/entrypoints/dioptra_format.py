@@ -1,0 +1,314 @@
+"""Load Dioptra's declarative experiment description (YAML) into an :class:`EntryPoint`.
+
+Every problem found while loading is collected with its place; nothing stops at the
+first one. Cross-step checks (references, cycles, binding, types) live in
+:mod:`dioptra_lab.entrypoints.validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dioptra_lab.entrypoints.model import ArtifactOutput, EntryPoint, Parameter, Step
+from dioptra_lab.errors import PluginError, Problem
+from dioptra_lab.plugins.registry import Registry
+from dioptra_lab.plugins.task import MISSING, OutputSpec, TaskSpec
+from dioptra_lab.types import ANY, ParamType, builtin_type, parse_type_definitions
+
+TOP_LEVEL = {
+    "name",
+    "description",
+    "types",
+    "parameters",
+    "artifact_inputs",
+    "tasks",
+    "graph",
+    "artifact_outputs",
+    "artifacts",
+}
+STEP_KEYS = {"task", "args", "kwargs", "dependencies"}
+
+
+class _Loader:
+    def __init__(self, ep: EntryPoint, registry: Registry) -> None:
+        self.ep = ep
+        self.registry = registry
+        self.declared_tasks: dict[str, Step] = {}
+        self.failed_declarations: set[str] = set()
+
+    def report(self, place: str, message: str) -> None:
+        self.ep.problems.append(Problem(place, message))
+
+    def type_named(self, name: Any, place: str) -> ParamType:
+        if not isinstance(name, str):
+            self.report(place, f"expected a type name, got {name!r}")
+            return ANY
+        found = builtin_type(name) or self.ep.types.get(name)
+        if found is None:
+            self.report(place, f"unknown type {name!r}; define it under `types:`")
+            return ANY
+        return found
+
+    # -- sections --------------------------------------------------------------------
+    def load(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            self.report("", "an entry point must be a YAML mapping with at least `graph:`")
+            return
+        for key in data:
+            if key not in TOP_LEVEL:
+                self.report(
+                    str(key), f"unknown top-level key; expected one of {', '.join(sorted(TOP_LEVEL))}"
+                )
+        self.ep.name = str(data.get("name") or self.ep.name)
+        self.ep.description = str(data.get("description") or "")
+        self.ep.types = parse_type_definitions(self._mapping(data, "types"), self.report)
+        self.load_parameters(data.get("parameters"))
+        self.load_artifact_inputs(self._mapping(data, "artifact_inputs"))
+        for short, decl in self._mapping(data, "tasks").items():
+            self.load_task_declaration(str(short), decl)
+        graph = data.get("graph")
+        if not isinstance(graph, dict) or not graph:
+            self.report("graph", "missing or empty `graph:`; add at least one step")
+        else:
+            for step_name, body in graph.items():
+                self.load_step(str(step_name), body)
+        if "artifacts" in data and "artifact_outputs" in data:
+            self.report("artifacts", "give `artifact_outputs` or its alias `artifacts`, not both")
+        outputs = self._mapping(data, "artifact_outputs") or self._mapping(data, "artifacts")
+        for name, body in outputs.items():
+            self.load_artifact_output(str(name), body)
+
+    def _mapping(self, data: dict[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.report(key, f"expected a mapping, got {type(value).__name__}")
+            return {}
+        return value
+
+    def load_parameters(self, section: Any) -> None:
+        if section is None:
+            return
+        if isinstance(section, list):
+            for name in section:
+                self.ep.parameters[str(name)] = Parameter(str(name))
+            return
+        if not isinstance(section, dict):
+            self.report("parameters", "expected a list of names or a mapping of name: default")
+            return
+        for name, spec in section.items():
+            name = str(name)
+            place = f"parameters.{name}"
+            if not name.isidentifier():
+                self.report(
+                    place, "a parameter name must be a Python identifier (Papermill sets it as a variable)"
+                )
+            if isinstance(spec, dict) and spec and set(spec) <= {"type", "default", "description"}:
+                ptype = self.type_named(spec["type"], f"{place}.type") if "type" in spec else None
+                default = spec.get("default", MISSING) if "default" in spec else MISSING
+                self.ep.parameters[name] = Parameter(
+                    name, ptype or ANY, default, str(spec.get("description", "")), ptype is not None
+                )
+            elif isinstance(spec, dict) and spec:
+                extra = ", ".join(sorted(set(spec) - {"type", "default", "description"}))
+                self.report(place, f"unknown keys {extra}; the long form takes type, default, description")
+            else:
+                # Dioptra: a null value means "no default"; the long form gives a null default.
+                self.ep.parameters[name] = Parameter(name, ANY, MISSING if spec is None else spec)
+
+    def outputs_from(self, decl: Any, place: str) -> tuple[list[OutputSpec], bool] | None:
+        """Dioptra output declarations: ``name``, ``[a, b]``, ``{a: type}``, ``[{a: t}, {b: t}]``."""
+        if isinstance(decl, str):
+            return [OutputSpec(decl)], False
+        if isinstance(decl, dict) and len(decl) == 1:
+            ((name, tname),) = decl.items()
+            return [OutputSpec(str(name), self.type_named(tname, place))], False
+        if isinstance(decl, list) and decl:
+            outs = []
+            for item in decl:
+                if isinstance(item, str):
+                    outs.append(OutputSpec(item))
+                elif isinstance(item, dict) and len(item) == 1:
+                    ((name, tname),) = item.items()
+                    outs.append(OutputSpec(str(name), self.type_named(tname, place)))
+                else:
+                    self.report(place, f"malformed output {item!r}; write `- name: type`")
+            return outs, True
+        self.report(place, f"malformed outputs {decl!r}")
+        return None
+
+    def load_artifact_inputs(self, section: dict[str, Any]) -> None:
+        for name, decl in section.items():
+            found = self.outputs_from(decl, f"artifact_inputs.{name}")
+            self.ep.artifact_inputs[str(name)] = found[0] if found else [OutputSpec(str(name))]
+
+    def load_task_declaration(self, short: str, decl: Any) -> None:
+        place = f"tasks.{short}"
+        if not isinstance(decl, dict) or not isinstance(decl.get("plugin"), str):
+            self.report(place, "expected `plugin: package.module.function`")
+            return
+        extra = set(decl) - {"plugin", "inputs", "outputs"}
+        if extra:
+            self.report(place, f"unknown keys {', '.join(sorted(extra))}; expected plugin, inputs, outputs")
+        try:
+            spec = self.registry.find_callable(decl["plugin"])
+        except PluginError as exc:
+            self.report(f"{place}.plugin", str(exc))
+            self.failed_declarations.add(short)
+            return
+        spec = self.apply_declared_inputs(spec, decl.get("inputs"), f"{place}.inputs")
+        step = Step(name=short, task=short, spec=spec, outputs=list(spec.outputs), unpack=spec.unpack)
+        if "outputs" in decl:
+            found = self.outputs_from(decl["outputs"], f"{place}.outputs")
+            if found:
+                step.outputs, step.unpack = found
+        self.declared_tasks[short] = step
+
+    def apply_declared_inputs(self, spec: TaskSpec, inputs: Any, place: str) -> TaskSpec:
+        if inputs is None:
+            return spec
+        if not isinstance(inputs, list):
+            self.report(place, "expected a list of inputs")
+            return spec
+        declared: dict[str, ParamType] = {}
+        for item in inputs:
+            # Dioptra's long form has both name and type; `- name: string` is the short form.
+            if isinstance(item, dict) and "name" in item and "type" in item:
+                declared[str(item["name"])] = self.type_named(item.get("type", "any"), place)
+            elif isinstance(item, dict) and len(item) == 1:
+                ((name, tname),) = item.items()
+                declared[str(name)] = self.type_named(tname, place)
+            else:
+                self.report(place, f"malformed input {item!r}; write `- name: type`")
+        new_inputs = []
+        for inp in spec.inputs:
+            if inp.name in declared and inp.type is ANY:
+                inp = replace(inp, type=declared[inp.name])
+            new_inputs.append(inp)
+        for name in declared:
+            if spec.input(name) is None and not spec.accepts_var_keywords:
+                self.report(place, f"input {name!r} is not a parameter of {spec.qualname}")
+        return replace(spec, inputs=new_inputs)
+
+    def resolve_task(self, name: str, place: str) -> Step | None:
+        if name in self.declared_tasks:
+            return self.declared_tasks[name]
+        if name in self.failed_declarations:
+            return None  # already reported under tasks:
+        try:
+            spec = self.registry.get(name)
+        except PluginError as exc:
+            message = str(exc)
+            close = [n for n in self.declared_tasks if n.startswith(name[:3])]
+            if close:
+                message += f" (tasks declared in this file: {', '.join(close)})"
+            self.report(place, message)
+            return None
+        return Step(name=name, task=name, spec=spec, outputs=list(spec.outputs), unpack=spec.unpack)
+
+    def load_step(self, name: str, body: Any) -> None:
+        place = f"graph.{name}"
+        if not isinstance(body, dict) or not body:
+            self.report(place, "a step is a mapping `task_name: arguments` (or task/args/kwargs)")
+            return
+        deps = body.get("dependencies", [])
+        deps = [deps] if isinstance(deps, str) else deps
+        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+            self.report(f"{place}.dependencies", "expected a step name or a list of step names")
+            deps = []
+        if "task" in body:
+            extra = set(body) - STEP_KEYS
+            if extra:
+                self.report(place, f"unknown keys {', '.join(sorted(extra))} in a task/args/kwargs step")
+            args = body.get("args", [])
+            args = args if isinstance(args, list) else [args]
+            kwargs = body.get("kwargs") or {}
+            if not isinstance(kwargs, dict):
+                self.report(f"{place}.kwargs", "expected a mapping of argument names to values")
+                kwargs = {}
+            task_name, style = str(body["task"]), "mixed"
+        else:
+            invocations = [k for k in body if k != "dependencies"]
+            if len(invocations) != 1:
+                self.report(
+                    place, f"expected exactly one task invocation, found {len(invocations)}: {invocations}"
+                )
+                return
+            task_name = str(invocations[0])
+            value = body[task_name]
+            if isinstance(value, dict):
+                args, kwargs, style = [], value, "keyword"
+            else:
+                args, kwargs, style = (value if isinstance(value, list) else [value]), {}, "positional"
+        template = self.resolve_task(
+            task_name, f"{place}.{task_name}" if style != "mixed" else f"{place}.task"
+        )
+        step = Step(
+            name=name,
+            task=task_name,
+            args=list(args),
+            kwargs={str(k): v for k, v in kwargs.items()},
+            dependencies=list(deps),
+            style=style,
+        )
+        if template is not None:
+            step.spec, step.outputs, step.unpack = template.spec, template.outputs, template.unpack
+        self.ep.steps[name] = step
+
+    def load_artifact_output(self, name: str, body: Any) -> None:
+        place = f"artifact_outputs.{name}"
+        task = body.get("task") if isinstance(body, dict) else None
+        if (
+            not isinstance(body, dict)
+            or "contents" not in body
+            or not isinstance(task, dict)
+            or "name" not in task
+        ):
+            self.report(place, "expected `contents: $step.output` and `task: {name: TASK, args: {...}}`")
+            return
+        template = self.resolve_task(str(task["name"]), f"{place}.task.name")
+        args = task.get("args") or {}
+        if not isinstance(args, dict):
+            self.report(f"{place}.task.args", "expected a mapping")
+            args = {}
+        self.ep.artifact_outputs[name] = ArtifactOutput(
+            name, body["contents"], str(task["name"]), dict(args), template.spec if template else None
+        )
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, list[Problem]]:
+    """Parse YAML text; syntax errors become a problem with the line and column."""
+    try:
+        return yaml.safe_load(text), []
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        return None, [Problem(where, f"YAML syntax error: {what}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem("YAML", f"syntax error: {exc}")]
+
+
+def load_dioptra_text(
+    text: str, registry: Registry, *, source: str = "<string>", path: Path | None = None
+) -> EntryPoint:
+    """Load (and validate) an entry point from Dioptra-format YAML text.
+
+    The returned entry point lists its problems in ``.problems``; call
+    ``.validate()`` to raise them.
+    """
+    from dioptra_lab.entrypoints.validate import validate_graph
+
+    name = path.stem if path else "entrypoint"
+    ep = EntryPoint(name=name, source=source, kind="yaml", text=text, path=path)
+    data, problems = parse_yaml(text, source)
+    ep.problems.extend(problems)
+    if not problems:
+        _Loader(ep, registry).load(data)
+        validate_graph(ep)
+    return ep

@@ -1,0 +1,97 @@
+"""One exception root for everything a user of dioptra_lab can cause.
+
+Every message says what was wrong and what to do about it; the command line
+prints them without a traceback and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DioptraLabError(Exception):
+    """Root of every error dioptra_lab raises on purpose."""
+
+
+class ConfigError(DioptraLabError):
+    """A setting (environment variable, settings file) is missing or malformed."""
+
+
+class PluginError(DioptraLabError):
+    """A plugin or task cannot be used."""
+
+
+class UnknownTaskError(PluginError):
+    """A task name matches no registered task."""
+
+    def __init__(self, name: str, suggestions: list[str], hint: str = "") -> None:
+        self.name = name
+        self.suggestions = suggestions
+        message = f"unknown task {name!r}"
+        if suggestions:
+            message += "; did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+        else:
+            message += "; run `dioptra-lab plugins list` to see the registered tasks"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+class ParameterError(DioptraLabError):
+    """One or more parameter values are invalid; `problems` lists every one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            super().__init__(self.problems[0])
+        else:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            super().__init__(f"{len(self.problems)} invalid parameters:\n{lines}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem and where it is (e.g. ``graph.train.kwargs.epochs``)."""
+
+    place: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.place}: {self.message}" if self.place else self.message
+
+
+class EntryPointError(DioptraLabError):
+    """An entry point cannot be loaded or is invalid; `problems` lists every problem."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {count} {noun}:\n{lines}")
+
+
+class StepFailedError(DioptraLabError):
+    """A step of a graph raised; carries the step, exception name and message."""
+
+    def __init__(self, step: str, task: str, ename: str, evalue: str) -> None:
+        self.step = step
+        self.task = task
+        self.ename = ename
+        self.evalue = evalue
+        super().__init__(f"step {step!r} (task {task}) failed: {ename}: {evalue}")
+
+
+class ExecutionError(DioptraLabError):
+    """A notebook failed while Papermill executed it."""
+
+    def __init__(self, message: str, *, step: str | None = None, ename: str = "", evalue: str = "") -> None:
+        self.step = step
+        self.ename = ename
+        self.evalue = evalue
+        super().__init__(message)
+
+
+class ServiceError(DioptraLabError):
+    """A service of the stack (Redis, MLflow, Prefect, workers) is missing or unreachable."""

@@ -1,0 +1,261 @@
+"""The task registry: discovers plugins and looks tasks up by name.
+
+Plugins come from folders on the plugin path (each package or module in the folder
+is one plugin) and from installed distributions declaring the distribution entry-point
+group ``dioptra_lab.plugins``. A plugin module that fails to import is recorded as
+broken, with its reason and a warning, and discovery goes on.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import pkgutil
+import sys
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from dioptra_lab.errors import PluginError, UnknownTaskError
+from dioptra_lab.plugins.task import SPEC_ATTRIBUTE, TaskSpec, build_spec
+
+DISTRIBUTION_GROUP = "dioptra_lab.plugins"
+
+
+class PluginImportWarning(UserWarning):
+    """A plugin module failed to import; its tasks are unavailable."""
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """A plugin module that could not be imported, and why."""
+
+    module: str
+    location: str
+    reason: str
+    details: str = ""
+
+
+@dataclass
+class PluginInfo:
+    """One discovered plugin: its top-level module and where its source lives."""
+
+    name: str
+    location: Path | None
+    origin: str  # "path" or "distribution"
+    modules: list[str] = field(default_factory=list)
+
+    def source_files(self) -> list[Path]:
+        """The ``.py`` files of this plugin (what a bundle snapshots)."""
+        if self.location is None:
+            return []
+        if self.location.is_file():
+            return [self.location]
+        return sorted(p for p in self.location.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+class Registry:
+    """Tasks by qualified name, plus the plugins they came from and the broken ones."""
+
+    def __init__(self, plugin_path: list[Path] | None = None, distributions: bool = True) -> None:
+        self.plugin_path = [Path(p) for p in (plugin_path or [])]
+        self.distributions = distributions
+        self.tasks: dict[str, TaskSpec] = {}
+        self.plugins: dict[str, PluginInfo] = {}
+        self.broken: list[BrokenPlugin] = []
+        self._discovered = False
+
+    # -- discovery -------------------------------------------------------------------
+    def discover(self) -> Registry:
+        """Import every plugin once; later calls do nothing (see :meth:`reload`)."""
+        if self._discovered:
+            return self
+        self._discovered = True
+        for folder in self.plugin_path:
+            if folder.is_dir():
+                self._discover_folder(folder.resolve())
+        if self.distributions:
+            self._discover_distributions()
+        return self
+
+    def reload(self) -> Registry:
+        """Forget every plugin module and discover again (picks up edited plugin files)."""
+        for info in self.plugins.values():
+            for module in [m for m in sys.modules if m == info.name or m.startswith(info.name + ".")]:
+                del sys.modules[module]
+        importlib.invalidate_caches()
+        self.tasks.clear()
+        self.plugins.clear()
+        self.broken.clear()
+        self._discovered = False
+        return self.discover()
+
+    def _discover_folder(self, folder: Path) -> None:
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        for child in sorted(folder.iterdir()):
+            if child.name.startswith(("_", ".")):
+                continue
+            if child.is_dir() and (child / "__init__.py").is_file():
+                self._load_plugin(child.name, child, "path")
+            elif child.suffix == ".py":
+                self._load_plugin(child.stem, child, "path")
+
+    def _discover_distributions(self) -> None:
+        for ep in importlib.metadata.entry_points(group=DISTRIBUTION_GROUP):
+            module_name = ep.value.split(":")[0]
+            dist = getattr(ep.dist, "name", "?")
+            self._load_plugin(module_name, None, f"distribution {dist}")
+
+    def _load_plugin(self, name: str, location: Path | None, origin: str) -> None:
+        existing = sys.modules.get(name)
+        if existing is not None and location is not None and not _defined_under(existing, location):
+            self._broken(
+                name,
+                str(location),
+                f"the name {name!r} is already taken by {getattr(existing, '__file__', existing)}; "
+                "rename the plugin folder",
+            )
+            return
+        module = self._import(name, str(location or origin))
+        if module is None:
+            return
+        if location is None and getattr(module, "__file__", None):
+            file = Path(module.__file__ or "")
+            location = file.parent if file.name == "__init__.py" else file
+        info = PluginInfo(name, location, origin)
+        self.plugins[name] = info
+        modules = [module]
+        if hasattr(module, "__path__"):
+            for sub in pkgutil.walk_packages(module.__path__, prefix=name + ".", onerror=lambda n: None):
+                loaded = self._import(sub.name, str(location))
+                if loaded is not None:
+                    modules.append(loaded)
+        for mod in modules:
+            info.modules.append(mod.__name__)
+            self._collect(mod, name)
+
+    def _import(self, module_name: str, location: str) -> ModuleType | None:
+        try:
+            return importlib.import_module(module_name)
+        except Exception as exc:  # any error in a plugin must not break discovery
+            self._broken(module_name, location, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return None
+
+    def _broken(self, module: str, location: str, reason: str, details: str = "") -> None:
+        self.broken.append(BrokenPlugin(module, location, reason, details))
+        warnings.warn(
+            f"plugin {module!r} ({location}) failed to load: {reason}",
+            PluginImportWarning,
+            stacklevel=2,
+        )
+
+    def _collect(self, module: ModuleType, plugin: str) -> None:
+        for value in vars(module).values():
+            spec = getattr(value, SPEC_ATTRIBUTE, None)
+            if isinstance(spec, TaskSpec) and getattr(value, "__module__", None) == module.__name__:
+                spec.plugin = plugin
+                self.add(spec)
+
+    def add(self, spec: TaskSpec) -> None:
+        """Register one task (discovery calls this; tests and notebooks may too)."""
+        self.tasks[spec.qualname] = spec
+
+    # -- look-up ---------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Every name a task can be found by: qualified and short names."""
+        self.discover()
+        return sorted(set(self.tasks) | {t.name for t in self.tasks.values()})
+
+    def list_tasks(self) -> list[TaskSpec]:
+        """All tasks, sorted by qualified name."""
+        self.discover()
+        return [self.tasks[k] for k in sorted(self.tasks)]
+
+    def get(self, name: str) -> TaskSpec:
+        """Find a task by qualified name (``pkg.module.func``) or unique short name."""
+        self.discover()
+        if name in self.tasks:
+            return self.tasks[name]
+        matches = [t for t in self.tasks.values() if t.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            options = ", ".join(sorted(t.qualname for t in matches))
+            raise PluginError(f"task name {name!r} is ambiguous: use one of {options}")
+        raise UnknownTaskError(name, self.suggest(name), self._broken_hint(name))
+
+    def find_callable(self, dotted: str) -> TaskSpec:
+        """Resolve Dioptra's ``plugin: package.module.function``: registry first, then import.
+
+        Undecorated functions are accepted so that files written for Dioptra run unchanged.
+        """
+        self.discover()
+        if dotted in self.tasks:
+            return self.tasks[dotted]
+        module_name, _, func_name = dotted.rpartition(".")
+        if not module_name:
+            raise PluginError(f"plugin {dotted!r}: expected module.function (at least two dotted parts)")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise UnknownTaskError(
+                dotted, self.suggest(dotted), f"cannot import {module_name}: {type(exc).__name__}: {exc}"
+            ) from None
+        func: Any = getattr(module, func_name, None)
+        if not callable(func):
+            raise UnknownTaskError(dotted, self.suggest(dotted), f"{module_name} has no {func_name}")
+        spec = getattr(func, SPEC_ATTRIBUTE, None)
+        return spec if isinstance(spec, TaskSpec) else build_spec(func)
+
+    def suggest(self, name: str) -> list[str]:
+        """The closest task names, best first."""
+        short = name.rsplit(".", 1)[-1]
+        candidates = self.names()
+        found = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+        found += [c for c in difflib.get_close_matches(short, candidates, n=3, cutoff=0.6) if c not in found]
+        return found[:3]
+
+    def _broken_hint(self, name: str) -> str:
+        for broken in self.broken:
+            if name.startswith(broken.module) or broken.module.split(".")[0] in name:
+                return f"plugin {broken.module!r} failed to import: {broken.reason}"
+        if self.broken:
+            return f"{len(self.broken)} plugin module(s) failed to import; see `dioptra-lab plugins list`"
+        return ""
+
+
+def _defined_under(module: ModuleType, location: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    try:
+        Path(file).resolve().relative_to(
+            location.resolve() if location.is_dir() else location.parent.resolve()
+        )
+    except ValueError:
+        return False
+    return True
+
+
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry for the current settings' plugin path."""
+    global _registry
+    if _registry is None:
+        from dioptra_lab.config import load_settings
+
+        _registry = Registry(load_settings().plugin_path)
+    return _registry.discover()
+
+
+def set_registry(registry: Registry | None) -> None:
+    """Replace the process-wide registry (``None``: rebuild from settings next time)."""
+    global _registry
+    _registry = registry

@@ -1,0 +1,1 @@
+"""Built-in model tasks: a small CNN and an MLP in PyTorch; train, evaluate, predict."""

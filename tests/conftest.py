@@ -1,0 +1,51 @@
+"""Shared fixtures. Services are real and started once per session on free ports."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+FIXTURES = TESTS / "fixtures"
+PLUGINS = FIXTURES / "plugins"
+ENTRYPOINTS = FIXTURES / "entrypoints"
+
+# Set before anything runs so that kernels started by Papermill inherit them; the
+# stack's files never land in the repository.
+os.environ["DIOPTRA_LAB_PLUGIN_PATH"] = str(PLUGINS)
+os.environ["DIOPTRA_LAB_HOME"] = tempfile.mkdtemp(prefix="dioptra-lab-tests-")
+os.environ.pop("PREFECT_API_URL", None)
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
+
+@pytest.fixture
+def registry() -> Iterator[object]:
+    """A registry of the test plugins, installed as the process-wide one."""
+    from dioptra_lab.plugins.registry import Registry, set_registry
+
+    reg = Registry([PLUGINS])
+    set_registry(reg)
+    yield reg
+    set_registry(None)
+
+
+@pytest.fixture(scope="session")
+def stack_home() -> Path:
+    """The session's stack folder (``DIOPTRA_LAB_HOME``)."""
+    return Path(os.environ["DIOPTRA_LAB_HOME"])
+
+
+@pytest.fixture(scope="session")
+def prefect_server(stack_home: Path) -> Iterator[str]:
+    """One real Prefect server for the session, started by our own stack code."""
+    from dioptra_lab.config import load_settings
+    from dioptra_lab.stack import Stack
+
+    stack = Stack(load_settings())
+    url = stack.ensure_prefect()
+    yield url
+    stack.down()

@@ -1,0 +1,173 @@
+"""Graphs run for real: Prefect server, Papermill kernels, the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from dioptra_lab.engine import progress, read_results
+from dioptra_lab.entrypoints import load_entrypoint
+from dioptra_lab.entrypoints.compile import write_notebook
+from dioptra_lab.errors import ServiceError, StepFailedError
+from dioptra_lab.plugins import Registry
+from dioptra_lab.processes import pid_alive
+from tests.conftest import ENTRYPOINTS
+
+pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent
+HELLO = ENTRYPOINTS / "hello_dioptra.yaml"
+EXPECTED_HELLO = {
+    "price_step": "Price, $5",
+    "mixed_step": "Hey, HELLO, ANN!",
+    "last_word": "ANN!",
+}
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(BIN / "dioptra-lab"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=240,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dioptra-lab {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_dioptra_hello_world_runs_in_process(prefect_server: str, registry: Registry) -> None:
+    result = load_entrypoint(HELLO).run(name="ann")
+    assert {k: result.results[k] for k in EXPECTED_HELLO} == EXPECTED_HELLO
+    assert result.output("split_step", "rest") == "ann"
+    assert result.output("goodbye_step") == "Goodbye, ann"
+    assert all(r.seconds is not None for r in result.steps.values())
+    assert result.flow_run_id
+
+
+def test_same_results_three_ways(prefect_server: str, registry: Registry, tmp_path: Path) -> None:
+    in_process = load_entrypoint(HELLO).run(name="ann").to_json()
+
+    out_cli = tmp_path / "cli.ipynb"
+    proc = cli("run", str(HELLO), "-p", "name=ann", "-o", str(out_cli))
+    assert "shout_step" in proc.stdout
+    assert "results:" in proc.stdout
+    via_cli = read_results(nbformat.read(str(out_cli), as_version=4))
+
+    compiled = write_notebook(load_entrypoint(HELLO).compile(), tmp_path / "compiled.ipynb")
+    out_pm = tmp_path / "pm.ipynb"
+    subprocess.run(
+        [str(BIN / "papermill"), str(compiled), str(out_pm), "-p", "name", "ann"],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
+    via_papermill = read_results(nbformat.read(str(out_pm), as_version=4))
+
+    assert via_cli is not None
+    assert via_papermill is not None
+    assert in_process["results"] == via_cli["results"] == via_papermill["results"]
+    assert via_cli["results"]["mixed_step"] == "Hey, HELLO, ANN!"
+    steps = [s["name"] for s in via_papermill["steps"]]
+    assert steps == list(load_entrypoint(HELLO).steps)
+
+
+def test_independent_steps_run_concurrently(prefect_server: str, registry: Registry) -> None:
+    events: list[progress.ProgressEvent] = []
+    progress.add_listener(events.append)
+    try:
+        result = load_entrypoint(ENTRYPOINTS / "concurrent.yaml").run(seconds=0.6)
+    finally:
+        progress.remove_listener(events.append)
+    assert result.results == {"join": "left+right"}
+    order = [(e.step, e.state) for e in events]
+    # both slow steps start before either finishes
+    first_finish = min(order.index(("left", "finished")), order.index(("right", "finished")))
+    assert order.index(("left", "started")) < first_finish
+    assert order.index(("right", "started")) < first_finish
+    assert order.index(("join", "started")) > max(
+        order.index(("left", "finished")), order.index(("right", "finished"))
+    )
+
+
+def test_retries(prefect_server: str, registry: Registry, tmp_path: Path) -> None:
+    marker = tmp_path / "attempts"
+    result = load_entrypoint(ENTRYPOINTS / "flaky.yaml").run(marker=str(marker))
+    assert result.results == {"flaky_step": 3}
+    assert marker.read_text() == "3"
+
+
+def test_cached_step_is_not_recomputed(
+    prefect_server: str, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "train.log"
+    monkeypatch.setenv("HELLO_TRAIN_LOG", str(log))
+    ep = load_entrypoint(ENTRYPOINTS / "cached.yaml")
+    size = 3 + len(str(tmp_path)) % 1000  # unique per test run: a fresh cache key
+    first = ep.run(size=size, tag="a")
+    second = ep.run(size=size, tag="b")  # only the cheap step's input changed
+    third = ep.run(size=size + 1, tag="a")  # the expensive step's input changed
+    assert log.read_text().splitlines() == [f"trained {size}", f"trained {size + 1}"]
+    assert not first.steps["train"].cached
+    assert second.steps["train"].cached
+    assert second.results == {"use": f"b:{sum(range(size))}"}
+    assert not third.steps["train"].cached
+
+
+def test_failing_step_names_step_and_error(prefect_server: str, registry: Registry, tmp_path: Path) -> None:
+    with pytest.raises(StepFailedError) as info:
+        load_entrypoint(ENTRYPOINTS / "failing.yaml").run(divisor=0)
+    assert (info.value.step, info.value.ename) == ("bad_step", "ZeroDivisionError")
+    proc = cli("run", str(ENTRYPOINTS / "failing.yaml"), "-o", str(tmp_path / "f.ipynb"), check=False)
+    assert proc.returncode == 1
+    assert "error: step 'bad_step' (task hello_plugin.tasks.divide) failed: ZeroDivisionError" in proc.stderr
+    assert "Traceback" not in proc.stderr.split("error:")[-1]
+    assert (tmp_path / "f.ipynb").is_file()  # the executed notebook is kept to inspect
+
+
+def test_notebook_entrypoint_runs_through_cli(prefect_server: str, tmp_path: Path) -> None:
+    out = tmp_path / "nb.ipynb"
+    proc = cli("run", str(ENTRYPOINTS / "params.ipynb"), "-p", "x=4", "-p", "label=t", "-o", str(out))
+    assert "doubled = 8.0" in proc.stdout
+    results: dict[str, Any] | None = read_results(nbformat.read(str(out), as_version=4))
+    assert results is not None
+    assert results["results"] == {"doubled": 8.0, "label": "t"}
+    bad = cli("run", str(ENTRYPOINTS / "params.ipynb"), "-p", "mode=c", check=False)
+    assert bad.returncode == 1
+    assert "parameter 'mode': expected one of 'a', 'b', got 'c'" in bad.stderr
+
+
+def test_dead_prefect_server_is_a_clear_error(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dioptra_lab.processes import free_port
+
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    with pytest.raises(ServiceError, match="does not answer; start it with `dioptra-lab up`"):
+        load_entrypoint(HELLO).run(name="x")
+
+
+@pytest.mark.slow
+def test_run_starts_prefect_once_and_down_stops_it(tmp_path: Path) -> None:
+    env = {"DIOPTRA_LAB_HOME": str(tmp_path / "home"), "PREFECT_API_URL": ""}
+    first = cli("run", str(HELLO), "-o", str(tmp_path / "1.ipynb"), env=env)
+    assert "Starting a Prefect server on 127.0.0.1:" in first.stderr
+    assert "`dioptra-lab down`" in first.stderr
+    stack = json.loads((tmp_path / "home" / "stack.json").read_text())
+    pid = stack["services"]["prefect"]["pid"]
+    second = cli("run", str(HELLO), "-o", str(tmp_path / "2.ipynb"), env=env)
+    assert "Starting a Prefect server" not in second.stderr
+    status = cli("status", env=env)
+    assert "prefect" in status.stdout
+    assert "running" in status.stdout
+    down = cli("down", env=env)
+    assert "stopped: prefect" in down.stdout
+    assert not pid_alive(pid)
+    assert "nothing was running" in cli("down", env=env).stdout

@@ -573,7 +573,7 @@ def compatible(source: ParamType, target: ParamType) -> bool:
     if isinstance(src, OpaqueType) or isinstance(dst, OpaqueType):
         return _opaque_compatible(src, dst)
     if isinstance(src, ChoiceType):
-        return all(_accepts(dst, c) for c in src.choices)
+        return all(accepts(dst, c) for c in src.choices)
     if isinstance(dst, ChoiceType):
         return isinstance(src, StrType | IntType | FloatType | BoolType)
     if type(src) is type(dst):
@@ -587,7 +587,8 @@ def compatible(source: ParamType, target: ParamType) -> bool:
     return isinstance(src, RecordType) and isinstance(dst, DictType)
 
 
-def _accepts(t: ParamType, value: Any) -> bool:
+def accepts(t: ParamType, value: Any) -> bool:
+    """Whether ``value`` passes ``t``'s strict check."""
     try:
         t.check(value)
     except TypeMismatch:

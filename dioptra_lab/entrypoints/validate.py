@@ -14,7 +14,7 @@ from dioptra_lab.entrypoints.model import EntryPoint, Step
 from dioptra_lab.entrypoints.references import Ref, contains_refs, iter_refs, parse_ref
 from dioptra_lab.errors import Problem
 from dioptra_lab.plugins.task import MISSING, InputSpec
-from dioptra_lab.types import ANY, ParamType, TypeMismatch, compatible, type_of_value
+from dioptra_lab.types import ANY, ParamType, TypeMismatch, accepts, compatible, type_of_value
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -178,7 +178,7 @@ class _Validator:
                 self.check_default(param.type, param.default, place)
                 continue
             for candidate in usage.get(name, []):
-                if param.default is MISSING or param.default is None or _fits(candidate, param.default):
+                if param.default is MISSING or param.default is None or accepts(candidate, param.default):
                     param.type = candidate
                     break
             else:
@@ -208,18 +208,10 @@ class _Validator:
                         f"incompatible types: {ref} is {source}, "
                         f"input {inp.name!r} of {step.spec.name if step.spec else '?'} takes {inp.type}",
                     )
-            elif not contains_refs(value) and not _fits(inp.type, value):
+            elif not contains_refs(value) and not accepts(inp.type, value):
                 self.report(
                     f"{place}.{where}", f"input {inp.name!r}: expected {inp.type.expected}, got {value!r}"
                 )
-
-
-def _fits(ptype: ParamType, value: Any) -> bool:
-    try:
-        ptype.check(value)
-    except TypeMismatch:
-        return False
-    return True
 
 
 def validate_graph(ep: EntryPoint) -> EntryPoint:

@@ -11,32 +11,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dioptra_lab.cli_common import err, parse_assignments, table
+from dioptra_lab.cli_jobs import add_commands
 from dioptra_lab.errors import DioptraLabError
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def parse_assignments(pairs: Sequence[str] | None, flag: str = "-p") -> dict[str, str]:
-    """``["eps=0.1", "name=x"]`` → ``{"eps": "0.1", "name": "x"}``; the text is typed later."""
-    values: dict[str, str] = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise DioptraLabError(f"{flag} {pair!r}: expected NAME=VALUE, e.g. {flag} eps=0.1")
-        values[name.strip()] = value
-    return values
-
-
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=False))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) for row in rows]
-    return "\n".join(lines)
 
 
 def print_run_results(results: dict[str, Any]) -> None:
@@ -49,7 +28,7 @@ def print_run_results(results: dict[str, Any]) -> None:
             else (f"{step['seconds']:.3f}s" if step.get("seconds") is not None else "-")
         )
         rows.append([step["name"], step["task"], took])
-    print(_table(rows, ["step", "task", "time"]))
+    print(table(rows, ["step", "task", "time"]))
     print(f"\ntotal: {results.get('seconds', 0):.2f}s")
     print("results:")
     for name, value in results.get("results", {}).items():
@@ -95,9 +74,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     ep = load_entrypoint(args.file).validate()
     values = ep.coerce(parse_assignments(args.param), from_text=True)
     settings = load_settings()
-    Stack(settings).ensure_prefect(announce=_err)
+    Stack(settings).ensure_prefect(announce=err)
     output = Path(args.output) if args.output else default_output(settings.home, args.file)
-    _err(f"Running {args.file} with Papermill -> {output}")
+    err(f"Running {args.file} with Papermill -> {output}")
     _, results = execute_entrypoint(ep, values, output, timeout=args.timeout)
     if results is not None:
         print_run_results(results)
@@ -106,13 +85,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 QUICKSTART = Path("examples") / "quickstart.yaml"
+DEMO_SWEEP = {"epochs": ["1", "3", "6"]}
+DEMO_EXPERIMENT = "quickstart"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from dioptra_lab.cli_jobs import print_connection_help, results_rows, wait_and_report
+    from dioptra_lab.jobs import submit_sweep
+    from dioptra_lab.stack import Stack
+
     if not QUICKSTART.is_file():
         raise DioptraLabError(f"{QUICKSTART} not found: run `dioptra-lab demo` from the repository root")
-    print(f"dioptra_lab demo: running {QUICKSTART} locally (Papermill + Prefect, no queue)\n", flush=True)
-    return cmd_run(argparse.Namespace(file=str(QUICKSTART), param=args.param, output=None, timeout=None))
+    err("dioptra_lab demo: the quickstart sweep on the embedded stack\n")
+    stack = Stack()
+    urls = stack.up(workers=args.workers, announce=err)
+    sweep = submit_sweep(
+        QUICKSTART, DEMO_SWEEP, parse_assignments(args.param), experiment=DEMO_EXPERIMENT, from_text=True
+    )
+    grid = ", ".join(f"{k}={'/'.join(v)}" for k, v in DEMO_SWEEP.items())
+    err(f"\nSubmitted sweep {sweep.id}: {len(sweep.jobs)} jobs of {QUICKSTART} over {grid}")
+    code = wait_and_report(sweep.jobs)
+    headers, rows = results_rows(DEMO_EXPERIMENT)
+    keep = [r for r in rows if r[0] in {j.id for j in sweep.jobs}]
+    print("\nResults (experiment 'quickstart'):")
+    print(table([[str(c) for c in row] for row in keep], headers))
+    print_connection_help(urls, stack.home)
+    return code
 
 
 # -- plugins -------------------------------------------------------------------------
@@ -121,7 +119,7 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     rows = [[t.name, t.qualname, t.description] for t in registry.list_tasks()]
-    print(_table(rows, ["task", "qualified name", "description"]) if rows else "no tasks found")
+    print(table(rows, ["task", "qualified name", "description"]) if rows else "no tasks found")
     print(f"\nplugin path: {', '.join(str(p) for p in registry.plugin_path) or '(none)'}")
     if registry.broken:
         print("\nbroken plugins (their tasks are unavailable):")
@@ -141,7 +139,7 @@ def cmd_plugins_show(args: argparse.Namespace) -> int:
         info = inp.describe()
         default = "required" if inp.required else repr(info.get("default"))
         rows.append([inp.name, str(inp.type), default, inp.description])
-    print(_table(rows, ["input", "type", "default", "description"]) if rows else "inputs: none")
+    print(table(rows, ["input", "type", "default", "description"]) if rows else "inputs: none")
     outs = ", ".join(f"{o.name}: {o.type}" for o in spec.outputs) or "none"
     print(f"\noutputs: {outs}" + ("  (unpacked from the returned tuple)" if spec.unpack else ""))
     extras = [f"retries={spec.retries}"] + (["cached"] if spec.cache else [])
@@ -150,22 +148,10 @@ def cmd_plugins_show(args: argparse.Namespace) -> int:
 
 
 # -- stack ---------------------------------------------------------------------------
-def cmd_status(args: argparse.Namespace) -> int:
-    from dioptra_lab.stack import Stack
-
-    states = Stack().status()
-    if not states:
-        print("no services recorded; start them with `dioptra-lab up`")
-        return 0
-    rows = [[s.name, "running" if s.running else "stopped", str(s.pid or "-"), s.url or "-"] for s in states]
-    print(_table(rows, ["service", "state", "pid", "address"]))
-    return 0
-
-
 def cmd_down(args: argparse.Namespace) -> int:
     from dioptra_lab.stack import Stack
 
-    stopped = Stack().down(announce=_err)
+    stopped = Stack().down(announce=err)
     print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     return 0
 
@@ -200,14 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task")
     p.set_defaults(func=cmd_plugins_show)
 
-    p = sub.add_parser("demo", help="the quickstart experiment")
+    p = sub.add_parser("demo", help="the quickstart experiment on the embedded stack")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="a parameter value")
+    p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("status", help="the stack's services")
-    p.set_defaults(func=cmd_status)
     p = sub.add_parser("down", help="stop every service the stack started")
     p.set_defaults(func=cmd_down)
+    add_commands(sub)
     return parser
 
 
@@ -215,14 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.func
-    warnings.showwarning = lambda message, *_args, **_kw: _err(f"warning: {message}")
+    warnings.showwarning = lambda message, *_args, **_kw: err(f"warning: {message}")
     try:
         return handler(args)
     except DioptraLabError as exc:
-        _err(f"error: {exc}")
+        err(f"error: {exc}")
         return 1
     except KeyboardInterrupt:
-        _err("interrupted")
+        err("interrupted")
         return 130
 
 

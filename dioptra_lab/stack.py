@@ -20,7 +20,20 @@ from dioptra_lab.engine.prefect_api import prefect_healthy
 from dioptra_lab.errors import ServiceError
 from dioptra_lab.processes import free_port, read_pid, start_detached, stop_pid, wait_until
 
+
+def redis_healthy(url: str) -> bool:
+    """Whether the Redis at ``url`` answers a PING."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        return bool(Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2).ping())
+    except (RedisError, OSError, ValueError):
+        return False
+
+
 Announce = Callable[[str], None]
+URL_KEYS = {"prefect": "prefect_api_url", "redis": "redis_url", "mlflow": "mlflow_tracking_uri"}
 
 # Background services of the Prefect server that poll SQLite for deployments, schedules
 # and automations, none of which dioptra_lab uses. Switching them off leaves fewer writers
@@ -76,15 +89,15 @@ class Stack:
     def _record(self, service: str, **info: Any) -> None:
         data = read_stack_file(self.home)
         data.setdefault("services", {})[service] = info
-        if "url" in info and service == "prefect":
-            data["prefect_api_url"] = info["url"]
+        if "url" in info and service in URL_KEYS:
+            data[URL_KEYS[service]] = info["url"]
         write_stack_file(self.home, data)
 
     def _forget(self, service: str) -> None:
         data = read_stack_file(self.home)
         data.get("services", {}).pop(service, None)
-        if service == "prefect":
-            data.pop("prefect_api_url", None)
+        if service in URL_KEYS:
+            data.pop(URL_KEYS[service], None)
         write_stack_file(self.home, data)
 
     def _pidfile(self, name: str) -> Path:
@@ -135,6 +148,151 @@ class Stack:
         announce(f"Prefect server ready: UI {url.removesuffix('/api')}  (stop it with `dioptra-lab down`)")
         return url
 
+    # -- Redis -----------------------------------------------------------------------
+    def redis_url(self) -> str | None:
+        """The stack's Redis URL if it answers."""
+        url = self.settings.redis_url or self._recorded("redis").get("url")
+        return url if url and redis_healthy(url) else None
+
+    def ensure_redis(self, announce: Announce = _quiet, timeout: float = 30.0) -> str:
+        """A Redis that answers: the configured one, or a child ``redis-server`` with AOF on."""
+        url = self.redis_url()
+        if url:
+            return url
+        server = shutil.which("redis-server")
+        if server is None:
+            raise ServiceError(
+                "redis-server is not installed: install it with `sudo apt-get install -y redis-server` "
+                "(`make setup` does this), or point DIOPTRA_LAB_REDIS_URL at a running Redis"
+            )
+        port = int(os.environ.get("DIOPTRA_LAB_REDIS_PORT") or free_port())
+        data = self.home / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        url = f"redis://127.0.0.1:{port}/0"
+        announce(f"Starting Redis on 127.0.0.1:{port} (AOF persistence in {data}) ...")
+        argv = [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+        ]
+        proc = start_detached("redis", argv, run_dir=self.home)
+        wait_until(
+            lambda: redis_healthy(url),
+            name="Redis",
+            timeout=timeout,
+            proc=proc,
+            log=self.home / "logs" / "redis.log",
+        )
+        self._record("redis", pid=proc.pid, url=url, data=str(data))
+        return url
+
+    # -- MLflow ----------------------------------------------------------------------
+    def mlflow_url(self) -> str | None:
+        """The stack's MLflow URL if it answers."""
+        from dioptra_lab.tracking.client import mlflow_healthy
+
+        url = self.settings.mlflow_tracking_uri or self._recorded("mlflow").get("url")
+        return url if url and url.startswith("http") and mlflow_healthy(url) else None
+
+    def ensure_mlflow(self, announce: Announce = _quiet, timeout: float = 120.0) -> str:
+        """An MLflow server that answers: SQLite backend, local artifacts, one web worker."""
+        from dioptra_lab.tracking.client import mlflow_healthy
+
+        url = self.mlflow_url()
+        if url:
+            return url
+        port = int(os.environ.get("DIOPTRA_LAB_MLFLOW_PORT") or free_port())
+        data = self.home / "mlflow"
+        (data / "artifacts").mkdir(parents=True, exist_ok=True)
+        url = f"http://127.0.0.1:{port}"
+        announce(f"Starting MLflow on {url} (SQLite + artifacts in {data}) ...")
+        argv = [
+            executable("mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{data / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(data / "artifacts"),
+        ]
+        env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        proc = start_detached("mlflow", argv, run_dir=self.home, env=env)
+        wait_until(
+            lambda: mlflow_healthy(url, 1.0),
+            name="MLflow server",
+            timeout=timeout,
+            proc=proc,
+            log=self.home / "logs" / "mlflow.log",
+        )
+        self._record("mlflow", pid=proc.pid, url=url, data=str(data))
+        return url
+
+    # -- workers ---------------------------------------------------------------------
+    def ensure_workers(
+        self, count: int, queues: list[str], announce: Announce = _quiet, gpus: list[str] | None = None
+    ) -> list[int]:
+        """Start workers ``worker-1`` … ``worker-N`` that are not already running."""
+        pids = []
+        for index in range(1, count + 1):
+            name = f"worker-{index}"
+            running = read_pid(self._pidfile(name))
+            if running is not None:
+                pids.append(running)
+                continue
+            argv = [
+                executable("dioptra-lab"),
+                "worker",
+                "--queue",
+                ",".join(queues),
+                "--name",
+                f"{name}-{os.getpid()}",
+            ]
+            gpu = gpus[(index - 1) % len(gpus)] if gpus else None
+            if gpu is not None:
+                argv += ["--gpu", gpu]
+            proc = start_detached(name, argv, run_dir=self.home, env={"DIOPTRA_LAB_HOME": str(self.home)})
+            self._record(name, pid=proc.pid, queues=queues, gpu=gpu)
+            announce(
+                f"Started {name} (pid {proc.pid}) on queues {', '.join(queues)}"
+                + (f", GPU {gpu}" if gpu is not None else "")
+            )
+            pids.append(proc.pid)
+        return pids
+
+    def up(
+        self,
+        workers: int = 1,
+        queues: list[str] | None = None,
+        announce: Announce = _quiet,
+        gpus: list[str] | None = None,
+    ) -> dict[str, str]:
+        """Start (or reuse) Redis, MLflow, Prefect and ``workers`` workers; return the URLs."""
+        urls = {
+            "redis": self.ensure_redis(announce),
+            "mlflow": self.ensure_mlflow(announce),
+            "prefect": self.ensure_prefect(announce),
+        }
+        self.settings = load_settings()  # the addresses just recorded
+        self.ensure_workers(workers, queues or [self.settings.default_queue], announce, gpus)
+        return urls
+
     # -- whole stack -----------------------------------------------------------------
     def services(self) -> list[str]:
         """Names of the services this stack has recorded."""
@@ -150,13 +308,15 @@ class Stack:
         return states
 
     def down(self, announce: Announce = _quiet) -> list[str]:
-        """Stop every service this stack started; return their names."""
+        """Stop every service this stack started, workers first; return their names."""
         stopped = []
         pids_dir = self.home / "pids"
         names = set(self.services()) | (
             {p.stem for p in pids_dir.glob("*.pid")} if pids_dir.is_dir() else set()
         )
-        for name in sorted(names):
+        # workers first (they finish talking to the others), Redis last
+        order = {"redis": 3, "mlflow": 2, "prefect": 2}
+        for name in sorted(names, key=lambda n: (order.get(n, 0), n)):
             pid = read_pid(self._pidfile(name))
             if pid is not None:
                 announce(f"Stopping {name} (pid {pid}) ...")

@@ -103,6 +103,12 @@ def compile_entrypoint(ep: EntryPoint) -> nbformat.NotebookNode:
         ),
         new_markdown_cell("## Run the graph\nEach line is a step finishing, with its time."),
         new_code_cell(_run_source(ep)),
+        new_code_cell(
+            "# inside a job: numeric results and step times go to the job's MLflow run\n"
+            "from dioptra_lab.tracking import log_results\n\n"
+            "log_results(run)",
+            metadata={"tags": [SETUP_TAG], "jupyter": {"source_hidden": True}},
+        ),
     ]
     for step in ep.steps.values():
         cells.append(new_markdown_cell(_step_markdown(step)))

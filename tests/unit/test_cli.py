@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dioptra_lab.cli import main, parse_assignments
+from dioptra_lab.cli import main
+from dioptra_lab.cli_common import parse_assignments
 from dioptra_lab.errors import DioptraLabError
 from dioptra_lab.plugins import Registry
 from tests.conftest import ENTRYPOINTS

@@ -1,0 +1,62 @@
+"""The MLflow server the stack uses: its URI, a client, and a health check."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING
+
+from dioptra_lab.config import MLFLOW_URI_ENV, load_settings
+from dioptra_lab.errors import ServiceError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+def tracking_uri() -> str:
+    """The tracking URI: the stack's server, or a local SQLite file under ``<home>``."""
+    settings = load_settings()
+    if settings.mlflow_tracking_uri:
+        return settings.mlflow_tracking_uri
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{settings.home / 'mlflow-local.db'}"
+
+
+def mlflow_healthy(uri: str, timeout: float = 3.0) -> bool:
+    """Whether an ``http(s)://`` MLflow server answers its health check (files always do)."""
+    if not uri.startswith(("http://", "https://")):
+        return True
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def require_mlflow() -> str:
+    """The stack's MLflow URI after checking it answers; exported for MLflow's own calls.
+
+    Raises:
+        ServiceError: no server configured, or it does not answer.
+    """
+    uri = load_settings().mlflow_tracking_uri
+    if not uri:
+        raise ServiceError(
+            "no MLflow server is configured: start the stack with `dioptra-lab up`, "
+            "or set MLFLOW_TRACKING_URI"
+        )
+    if not mlflow_healthy(uri):
+        raise ServiceError(
+            f"the MLflow server at {uri} does not answer; start it with `dioptra-lab up` "
+            "(or fix MLFLOW_TRACKING_URI); nothing was submitted"
+        )
+    os.environ[MLFLOW_URI_ENV] = uri
+    return uri
+
+
+def client(uri: str | None = None) -> MlflowClient:
+    """An MLflow client for ``uri`` (default: :func:`tracking_uri`)."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri or tracking_uri())

@@ -1,0 +1,138 @@
+"""``execute_job(run_id)``: what a work horse does for one job.
+
+Mark the run RUNNING → fetch the bundle and verify its hash → materialize it in a
+fresh temporary workspace → Papermill runs the compiled notebook in a fresh kernel
+whose environment points MLflow at the run and Prefect at the stack → upload the
+executed notebook and the kernel's output → FINISHED, or FAILED with the step, the
+exception and the traceback. This runs in RQ's forked work horse, so nothing here
+leaks into the worker's own process (and the worker never initializes CUDA).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+from dioptra_lab.config import PLUGIN_PATH_ENV, PREFECT_URL_ENV, load_settings
+from dioptra_lab.engine.progress import PROGRESS_FILE_ENV
+from dioptra_lab.entrypoints.compile import KERNEL_NAME
+from dioptra_lab.jobs.connection import redis_connection
+from dioptra_lab.jobs.job import EXECUTED_NOTEBOOK, KERNEL_LOG, TRACEBACK
+from dioptra_lab.tracking import runs
+from dioptra_lab.tracking.bundles import download_bundle
+from dioptra_lab.tracking.client import client, require_mlflow
+from dioptra_lab.worker.callbacks import close_failed_run
+from dioptra_lab.worker.live import KernelOutput, LiveFeed
+
+_STEP = re.compile(r"step '([^']+)' \(task ([^)]+)\) failed: (\w+): (.*)", re.S)
+
+
+class _Failure:
+    """What went wrong, in the words the run's tags use."""
+
+    def __init__(self, exc: BaseException) -> None:
+        from papermill.exceptions import PapermillExecutionError
+        from rq.timeouts import JobTimeoutException
+
+        self.step = ""
+        if isinstance(exc, JobTimeoutException):
+            self.reason, self.ename, self.evalue = "timeout", type(exc).__name__, str(exc)
+        elif isinstance(exc, PapermillExecutionError):
+            self.ename, self.evalue = exc.ename, str(exc.evalue)
+            match = _STEP.search(self.evalue)
+            if exc.ename == "StepFailedError" and match:
+                self.step, _task, self.ename, self.evalue = match.groups()
+                self.reason = f"step {self.step} failed"
+            else:
+                self.reason = f"cell {exc.exec_count} failed"
+        else:
+            self.reason, self.ename, self.evalue = "error", type(exc).__name__, str(exc)
+
+
+def _kernel_environment(run_id: str, tracking_uri: str, plugins: Path, progress: Path) -> dict[str, str]:
+    settings = load_settings()
+    env = {
+        "MLFLOW_RUN_ID": run_id,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        PLUGIN_PATH_ENV: str(plugins),
+        PROGRESS_FILE_ENV: str(progress),
+        "DIOPTRA_LAB_JOB_ID": run_id,
+        "DIOPTRA_LAB_HOME": str(settings.home),
+    }
+    if settings.prefect_api_url:
+        env[PREFECT_URL_ENV] = settings.prefect_api_url
+    return env
+
+
+def _upload(run_id: str, path: Path, artifact_dir: str) -> None:
+    if path.is_file():
+        client().log_artifact(run_id, str(path), artifact_dir)
+
+
+def execute_job(run_id: str) -> dict[str, Any]:
+    """Run one job (called by RQ in the work horse with the run id as only argument)."""
+    import papermill
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("execute_job runs inside an RQ worker")
+    tracking_uri = require_mlflow()
+    attempt = int(job.meta.get("attempt", 0)) + 1
+    job.meta["attempt"] = attempt
+    job.save_meta()
+    runs.mark_running(run_id, os.environ.get("RQ_WORKER_ID", "?"), attempt)
+    workspace = Path(tempfile.mkdtemp(prefix=f"dioptra-lab-job-{run_id[:8]}-"))
+    output = KernelOutput(workspace / "kernel.log", redis_connection(check=False), run_id)
+    feed = LiveFeed(job, workspace).start()
+    executed = workspace / "executed.ipynb"
+    try:
+        tags = client().get_run(run_id).data.tags
+        bundle = download_bundle(client(), run_id, tags.get(runs.TAG_BUNDLE_SHA))
+        notebook, plugins = bundle.materialize(workspace)
+        os.environ.update(_kernel_environment(run_id, tracking_uri, plugins, feed.progress_file))
+        output.write(f"[dioptra-lab] job {run_id}, attempt {attempt}, bundle {bundle.sha256[:12]}\n")
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=bundle.parameters,
+            kernel_name=KERNEL_NAME,
+            progress_bar=False,
+            stdout_file=output,
+            stderr_file=output,
+            cwd=str(workspace),
+            log_output=False,
+        )
+    except BaseException as exc:
+        failure = _Failure(exc)
+        trace = workspace / "traceback.txt"
+        trace.write_text("".join(traceback.format_exception(exc)))
+        _upload(run_id, trace, str(Path(TRACEBACK).parent))
+        _finish_artifacts(run_id, feed, output, executed)
+        will_retry = bool(job.retries_left and job.retries_left > 0)
+        close_failed_run(
+            run_id,
+            will_retry,
+            failure.reason,
+            step=failure.step,
+            ename=failure.ename,
+            evalue=failure.evalue[:2000],
+        )
+        shutil.rmtree(workspace, ignore_errors=True)
+        raise
+    _finish_artifacts(run_id, feed, output, executed)
+    runs.finish(run_id, "FINISHED")
+    shutil.rmtree(workspace, ignore_errors=True)
+    return {"run_id": run_id, "status": "FINISHED"}
+
+
+def _finish_artifacts(run_id: str, feed: LiveFeed, output: KernelOutput, executed: Path) -> None:
+    feed.stop()
+    output.close()
+    _upload(run_id, executed, str(Path(EXECUTED_NOTEBOOK).parent))
+    _upload(run_id, output.path, str(Path(KERNEL_LOG).parent))

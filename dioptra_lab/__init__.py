@@ -20,6 +20,16 @@ _EXPORTS = {
     "load_entrypoint_text": "dioptra_lab.entrypoints",
     "get_registry": "dioptra_lab.plugins.registry",
     "RunResult": "dioptra_lab.engine.results",
+    "submit": "dioptra_lab.jobs.submit",
+    "submit_sweep": "dioptra_lab.jobs.submit",
+    "Job": "dioptra_lab.jobs.job",
+    "JobStatus": "dioptra_lab.jobs.job",
+    "log_metric": "dioptra_lab.tracking.logging",
+    "log_metrics": "dioptra_lab.tracking.logging",
+    "log_figure": "dioptra_lab.tracking.logging",
+    "log_model": "dioptra_lab.tracking.logging",
+    "log_artifact": "dioptra_lab.tracking.logging",
+    "log_text": "dioptra_lab.tracking.logging",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -34,7 +34,7 @@ def print_connection_help(urls: dict[str, str], home: Any) -> None:
     print(f"  MLflow UI   {urls['mlflow']}")
     print(f"  Prefect UI  {urls['prefect'].removesuffix('/api')}")
     print(f"  Redis       {urls['redis']}")
-    print("\nProcesses started in this folder find the stack through .dioptra_lab/stack.json.")
+    print(f"\nProcesses started here find the stack through {home}/stack.json.")
     print("Elsewhere (another host, a container), set:")
     print(
         f"  export DIOPTRA_LAB_REDIS_URL={urls['redis']} MLFLOW_TRACKING_URI={urls['mlflow']} "

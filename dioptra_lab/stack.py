@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dioptra_lab.config import Settings, load_settings, read_stack_file, write_stack_file
 from dioptra_lab.engine.prefect_api import prefect_healthy
 from dioptra_lab.errors import ServiceError
-from dioptra_lab.processes import free_port, read_pid, start_detached, stop_pid, wait_until
+from dioptra_lab.processes import free_port, port_open, read_pid, start_detached, stop_pid, wait_until
 
 
 def redis_healthy(url: str) -> bool:
@@ -103,6 +104,16 @@ class Stack:
     def _pidfile(self, name: str) -> Path:
         return self.home / "pids" / f"{name}.pid"
 
+    def _port(self, service: str, env: str) -> int:
+        """A configured port, else the one this service had (stable addresses after a
+        crash; Redis keeps its queued jobs), else a free one."""
+        if os.environ.get(env):
+            return int(os.environ[env])
+        recorded = urlsplit(str(self._recorded(service).get("url", ""))).port
+        if recorded and not port_open(recorded):
+            return recorded
+        return free_port()
+
     def _recorded(self, name: str) -> dict[str, Any]:
         info = read_stack_file(self.home).get("services", {}).get(name, {})
         return info if isinstance(info, dict) else {}
@@ -119,7 +130,7 @@ class Stack:
         if url:
             os.environ["PREFECT_API_URL"] = url
             return url
-        port = int(os.environ.get("DIOPTRA_LAB_PREFECT_PORT") or free_port())
+        port = self._port("prefect", "DIOPTRA_LAB_PREFECT_PORT")
         url = f"http://127.0.0.1:{port}/api"
         prefect_home = self.home / "prefect"
         prefect_home.mkdir(parents=True, exist_ok=True)
@@ -165,7 +176,7 @@ class Stack:
                 "redis-server is not installed: install it with `sudo apt-get install -y redis-server` "
                 "(`make setup` does this), or point DIOPTRA_LAB_REDIS_URL at a running Redis"
             )
-        port = int(os.environ.get("DIOPTRA_LAB_REDIS_PORT") or free_port())
+        port = self._port("redis", "DIOPTRA_LAB_REDIS_PORT")
         data = self.home / "redis"
         data.mkdir(parents=True, exist_ok=True)
         url = f"redis://127.0.0.1:{port}/0"
@@ -213,7 +224,7 @@ class Stack:
         url = self.mlflow_url()
         if url:
             return url
-        port = int(os.environ.get("DIOPTRA_LAB_MLFLOW_PORT") or free_port())
+        port = self._port("mlflow", "DIOPTRA_LAB_MLFLOW_PORT")
         data = self.home / "mlflow"
         (data / "artifacts").mkdir(parents=True, exist_ok=True)
         url = f"http://127.0.0.1:{port}"

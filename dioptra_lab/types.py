@@ -347,6 +347,13 @@ class UnionType(ParamType):
         return " | ".join(map(str, self.options))
 
 
+ARTIFACT_SCHEMES = ("runs:/", "models:/", "mlflow-artifacts:/")
+
+
+class ArtifactURI(str):
+    """A ``runs:/…`` or ``models:/…`` URI given for an object input; the engine loads it."""
+
+
 @dataclass(eq=False)
 class OpaqueType(ParamType):
     """A type whose values are made by steps, not typed by people (a model, an array)."""
@@ -361,12 +368,18 @@ class OpaqueType(ParamType):
         return f"a {self.name}"
 
     def check(self, value: Any, lenient: bool = False) -> Any:
+        if isinstance(value, str) and value.startswith(ARTIFACT_SCHEMES):
+            return ArtifactURI(value)
         if self.cls is not None and not isinstance(value, self.cls):
             raise TypeMismatch(self.expected, value)
         return value
 
     def from_text(self, text: str) -> Any:
-        raise TypeMismatch(f"a {self.name} (made by a step; it cannot be given as text)", text)
+        if text.startswith(ARTIFACT_SCHEMES):
+            return ArtifactURI(text)
+        raise TypeMismatch(
+            f"a {self.name} (made by a step, or a runs:/… or models:/… URI of a logged one)", text
+        )
 
     def lineage(self) -> list[str]:
         names = [self.name]

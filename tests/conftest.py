@@ -49,3 +49,33 @@ def prefect_server(stack_home: Path) -> Iterator[str]:
     url = stack.ensure_prefect()
     yield url
     stack.down()
+
+
+# Jobs whose heartbeat is this old count as abandoned (the default, 30 s, is for real use).
+os.environ["DIOPTRA_LAB_HEARTBEAT_TIMEOUT"] = "6"
+JOB_QUEUE = "tests"
+
+
+@pytest.fixture(scope="session")
+def services(prefect_server: str, stack_home: Path) -> object:
+    """Real Redis, MLflow and Prefect servers for the session, started by our Stack.
+
+    They stop with the ``prefect_server`` fixture's ``Stack.down()`` at the session's end.
+    """
+    from dioptra_lab.config import load_settings
+    from dioptra_lab.stack import Stack
+
+    stack = Stack(load_settings())
+    stack.ensure_redis()
+    stack.ensure_mlflow()
+    return Stack(load_settings())
+
+
+@pytest.fixture(scope="session")
+def worker(services: object) -> str:
+    """One `dioptra-lab worker` process serving the queue ``tests`` for the session."""
+    from dioptra_lab.stack import Stack
+
+    assert isinstance(services, Stack)
+    services.ensure_workers(1, [JOB_QUEUE])
+    return JOB_QUEUE

@@ -42,6 +42,33 @@ LOADERS: dict[str, Callable[[Path], Any]] = {
 }
 
 
+def _is_logged_model(mlflow: Any, uri: str) -> bool:
+    try:
+        mlflow.models.get_model_info(uri)
+    except Exception:
+        return False
+    return True
+
+
+def load_model(uri: str) -> Any:
+    """Load a logged model in its own flavor (PyTorch, scikit-learn), else as pyfunc."""
+    import mlflow
+
+    try:
+        flavors = mlflow.models.get_model_info(uri).flavors
+    except Exception as exc:
+        raise DioptraLabError(f"cannot read model {uri}: {exc}") from exc
+    if "pytorch" in flavors:
+        import mlflow.pytorch
+
+        return mlflow.pytorch.load_model(uri)
+    if "sklearn" in flavors:
+        import mlflow.sklearn
+
+        return mlflow.sklearn.load_model(uri)
+    return mlflow.pyfunc.load_model(uri)
+
+
 def load_artifact(value: Any) -> Any:
     """Turn the value given for an artifact input into the object it names.
 
@@ -55,8 +82,8 @@ def load_artifact(value: Any) -> Any:
             import mlflow
         except ImportError as exc:  # pragma: no cover - mlflow is a core dependency
             raise DioptraLabError("MLflow URIs need mlflow: pip install mlflow") from exc
-        if value.startswith("models:/"):
-            return mlflow.pyfunc.load_model(value)
+        if value.startswith("models:/") or _is_logged_model(mlflow, value):
+            return load_model(value)
         try:
             local = Path(mlflow.artifacts.download_artifacts(value))
         except Exception as exc:

@@ -25,6 +25,7 @@ from dioptra_lab.entrypoints.model import EntryPoint, Step
 from dioptra_lab.entrypoints.references import Ref, substitute
 from dioptra_lab.entrypoints.validate import step_dependencies
 from dioptra_lab.errors import DioptraLabError, StepFailedError
+from dioptra_lab.types import ArtifactURI
 
 MAX_THREADS = 8
 
@@ -64,7 +65,13 @@ class _Scope:
             return outputs[ref.output]
         if ref.name in self.ep.artifact_inputs:
             return self.artifact_input(ref)
-        return self.values[ref.name]
+        value = self.values[ref.name]
+        if isinstance(value, ArtifactURI):
+            # a logged model or artifact given as a URI: fetched once per run
+            if ref.name not in self.loaded:
+                self.loaded[ref.name] = {ref.name: load_artifact(str(value))}
+            return self.loaded[ref.name][ref.name]
+        return value
 
     def artifact_input(self, ref: Ref) -> Any:
         if ref.name not in self.loaded:

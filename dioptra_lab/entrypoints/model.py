@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import nbformat
 
     from dioptra_lab.engine.results import RunResult
+    from dioptra_lab.jobs.job import Job
 
 
 @dataclass
@@ -42,6 +43,13 @@ class Parameter:
         if from_text and isinstance(value, str):
             return self.type.from_text(value)
         return self.type.check(value, lenient=lenient)
+
+    def checked_default(self) -> Any:
+        """The default as the type reads it (a ``models:/`` default becomes a URI to load)."""
+        try:
+            return self.type.check(self.default, lenient=True)
+        except TypeMismatch:
+            return self.default
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"name": self.name, "required": self.required, **self.type.describe()}
@@ -158,7 +166,7 @@ class EntryPoint:
             elif param.required:
                 problems.append(f"parameter {name!r} is required (type {param.type}); pass a value")
             else:
-                result[name] = param.default
+                result[name] = param.checked_default()
         for name in self.artifact_inputs:
             if name in values:
                 result[name] = values[name]
@@ -180,3 +188,9 @@ class EntryPoint:
         from dioptra_lab.engine import run_entrypoint
 
         return run_entrypoint(self, params)
+
+    def submit(self, params: Mapping[str, Any] | None = None, **options: Any) -> Job:
+        """Submit to the queue (see :func:`dioptra_lab.submit` for the options)."""
+        from dioptra_lab.jobs.submit import submit
+
+        return submit(self, params, **options)

@@ -216,8 +216,10 @@ class Registry:
         """The closest task names, best first."""
         short = name.rsplit(".", 1)[-1]
         candidates = self.names()
-        found = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
-        found += [c for c in difflib.get_close_matches(short, candidates, n=3, cutoff=0.6) if c not in found]
+        shorts = sorted({t.name for t in self.tasks.values()})
+        # dotted names share ".tasks." and the like, so they must be closer to count
+        found = difflib.get_close_matches(name, candidates, n=3, cutoff=0.8 if "." in name else 0.6)
+        found += [c for c in difflib.get_close_matches(short, shorts, n=3, cutoff=0.7) if c not in found]
         return found[:3]
 
     def _broken_hint(self, name: str) -> str:

@@ -89,7 +89,7 @@ def execute_job(run_id: str) -> dict[str, Any]:
     runs.mark_running(run_id, os.environ.get("RQ_WORKER_ID", "?"), attempt)
     workspace = Path(tempfile.mkdtemp(prefix=f"dioptra-lab-job-{run_id[:8]}-"))
     output = KernelOutput(workspace / "kernel.log", redis_connection(check=False), run_id)
-    feed = LiveFeed(job, workspace).start()
+    feed = LiveFeed(job, workspace, output=output).start()
     executed = workspace / "executed.ipynb"
     try:
         tags = client().get_run(run_id).data.tags

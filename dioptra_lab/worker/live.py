@@ -9,6 +9,7 @@ every second. Kernel output goes to a local log file and to a Redis list that
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -49,8 +50,10 @@ class KernelOutput:
 class LiveFeed:
     """Heartbeat and progress of one job, kept in its RQ meta by a background thread."""
 
-    def __init__(self, job: Any, workspace: Path, interval: float = 1.0) -> None:
+    def __init__(self, job: Any, workspace: Path, interval: float = 1.0, output: Any = None) -> None:
         self.job = job
+        self.output = output
+        self.worker_pid = os.getppid()
         self.progress_file = workspace / "progress.jsonl"
         self.progress_file.touch()
         self.interval = interval
@@ -70,10 +73,20 @@ class LiveFeed:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
+            if os.getppid() != self.worker_pid:
+                self._abandon()
             try:
                 self.beat()
             except Exception:  # keep beating through transient Redis errors
                 continue
+
+    def _abandon(self) -> None:
+        """The worker died: stop here, unsupervised work must not go on. The kernel exits
+        with us (its parent poller), the heartbeat stops, and the reaper fails or retries
+        the job as abandoned."""
+        if self.output is not None:
+            self.output.write("[dioptra-lab] the worker process died; abandoning this job\n")
+        os._exit(1)
 
     def beat(self) -> None:
         """Record the latest progress event and a heartbeat in the job's meta."""

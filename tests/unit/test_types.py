@@ -8,6 +8,7 @@ import pytest
 
 from dioptra_lab.types import (
     ANY,
+    ArtifactURI,
     Bounds,
     ChoiceType,
     ConstrainedType,
@@ -125,8 +126,11 @@ def test_classes_become_opaque_types() -> None:
     assert t.check(Model()) is not None
     with pytest.raises(TypeMismatch):
         t.check(3)
-    with pytest.raises(TypeMismatch, match="cannot be given as text"):
+    with pytest.raises(TypeMismatch, match="made by a step, or a runs:/… or models:/… URI"):
         t.from_text("x")
+    uri = t.from_text("models:/digits/1")
+    assert isinstance(uri, ArtifactURI)
+    assert uri == "models:/digits/1"
     assert compatible(from_annotation(Sub), t)
     assert not compatible(t, from_annotation(Sub))
     assert not compatible(t, FloatType())

@@ -80,9 +80,10 @@ def main() -> None:
     parser.add_argument("--sweep", type=int, default=20)
     args = parser.parse_args()
 
-    from job_plugin.tasks import sleep_for
-
+    from dioptra_lab.plugins import get_registry
     from dioptra_lab.stack import Stack
+
+    sleep_for = get_registry().get("job_plugin.tasks.sleep_for").func  # discovery puts plugins on sys.path
 
     stack = Stack()
     stack.up(workers=1, queues=[QUEUE], announce=print)

@@ -85,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 QUICKSTART = Path("examples") / "quickstart.yaml"
-DEMO_SWEEP = {"epochs": ["1", "3", "6"]}
+DEMO_SWEEP = {"eps": ["0", "0.05", "0.1", "0.2", "0.3"]}
 DEMO_EXPERIMENT = "quickstart"
 
 
@@ -109,8 +109,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     keep = [r for r in rows if r[0] in {j.id for j in sweep.jobs}]
     print("\nResults (experiment 'quickstart'):")
     print(table([[str(c) for c in row] for row in keep], headers))
+    curve = save_demo_curve(headers, keep, stack.home)
+    if curve:
+        print(f"\nRobustness curve (adversarial accuracy against eps): {curve}")
     print_connection_help(urls, stack.home)
     return code
+
+
+def save_demo_curve(headers: list[str], rows: list[list[object]], home: Path) -> Path | None:
+    """Draw the sweep's robustness curve to ``<home>/demo_robustness.png``."""
+    from dioptra_lab.plots import robustness_figure
+
+    if "eps" not in headers or "adversarial_accuracy" not in headers:
+        return None
+    i, j = headers.index("eps"), headers.index("adversarial_accuracy")
+    points = [(float(str(r[i])), float(str(r[j]))) for r in rows if r[j] not in ("", None)]
+    if not points:
+        return None
+    path = home / "demo_robustness.png"
+    robustness_figure([p[0] for p in points], [p[1] for p in points], "FGSM on the digits").savefig(path)
+    return path
 
 
 # -- plugins -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,8 @@ def prefect_server(stack_home: Path) -> Iterator[str]:
     stack = Stack(load_settings())
     url = stack.ensure_prefect()
     yield url
+    if "mlflow" in sys.modules:  # close the local run tasks logged to here, while MLflow still answers
+        sys.modules["mlflow"].end_run()
     stack.down()
 
 

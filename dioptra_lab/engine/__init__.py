@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from dioptra_lab.engine.results import RESULTS_MIME, RunResult, StepRecord, read_results
 
+ENTRYPOINT_ENV = "DIOPTRA_LAB_ENTRYPOINT"
+
 if TYPE_CHECKING:
     from dioptra_lab.entrypoints.model import EntryPoint
 
@@ -33,6 +35,7 @@ def run_compiled(
     from dioptra_lab.entrypoints import load_entrypoint_text
     from dioptra_lab.plugins.registry import Registry, get_registry, set_registry
 
+    os.environ.setdefault(ENTRYPOINT_ENV, name)  # names the local MLflow run of logging helpers
     if plugin_path and not os.environ.get(PLUGIN_PATH_ENV):
         set_registry(Registry([Path(p) for p in plugin_path]))
     ep = load_entrypoint_text(spec, get_registry(), name=name, source=name)

@@ -198,7 +198,10 @@ def run_graph(ep: EntryPoint, values: dict[str, Any], *, quiet: bool = False) ->
                         finish(ep.steps[name], future)
                     except StepFailedError:
                         for other in running.values():
-                            other.cancel()
+                            # steps not started yet are dropped; running threads finish on their own
+                            wrapped = getattr(other, "wrapped_future", None)
+                            if wrapped is not None:
+                                wrapped.cancel()
                         raise
         context = get_run_context()
         return str(getattr(getattr(context, "flow_run", None), "id", ""))

@@ -56,7 +56,9 @@ def _intro(ep: EntryPoint) -> str:
 def _parameters_source(ep: EntryPoint) -> str:
     lines = []
     for p in ep.parameters.values():
-        comment = f"{p.type}" + (f" — {p.description}" if p.description else "")
+        # Papermill skips a line with a second "=", so bounds are written with ≥ and ≤
+        kind = str(p.type).replace(">=", "≥").replace("<=", "≤")
+        comment = kind + (f" — {p.description}" if p.description else "")
         if p.required:
             lines.append(f"{p.name} = None  # required: {comment}")
         else:

@@ -184,9 +184,16 @@ class EntryPoint:
         return compile_entrypoint(self)
 
     def run(self, **params: Any) -> RunResult:
-        """Run in the current process (for debugging in a notebook) and return the results."""
-        from dioptra_lab.engine import run_entrypoint
+        """Run in the current process (for debugging in a notebook) and return the results.
 
+        Starts the stack's Prefect server first when none answers, as `dioptra-lab run` does.
+        """
+        import sys
+
+        from dioptra_lab.engine import run_entrypoint
+        from dioptra_lab.stack import Stack
+
+        Stack().ensure_prefect(announce=lambda message: print(message, file=sys.stderr))  # noqa: T201
         return run_entrypoint(self, params)
 
     def submit(self, params: Mapping[str, Any] | None = None, **options: Any) -> Job:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING
@@ -55,8 +56,21 @@ def require_mlflow() -> str:
     return uri
 
 
-def client(uri: str | None = None) -> MlflowClient:
-    """An MLflow client for ``uri`` (default: :func:`tracking_uri`)."""
-    from mlflow import MlflowClient
+_lock = threading.Lock()
+_clients: dict[tuple[int, str], MlflowClient] = {}
 
-    return MlflowClient(tracking_uri=uri or tracking_uri())
+
+def client(uri: str | None = None) -> MlflowClient:
+    """An MLflow client for ``uri`` (default: :func:`tracking_uri`), one per process.
+
+    The first import of MLflow happens under a lock: tasks running in parallel threads
+    that log at the same moment would otherwise race in protobuf's descriptor pool. The
+    cache is keyed by process id so that a forked work horse never shares sockets.
+    """
+    key = (os.getpid(), uri or tracking_uri())
+    with _lock:
+        if key not in _clients:
+            from mlflow import MlflowClient
+
+            _clients[key] = MlflowClient(tracking_uri=key[1])
+        return _clients[key]

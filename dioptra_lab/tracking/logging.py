@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from dioptra_lab.errors import DioptraLabError
 from dioptra_lab.tracking.client import client, tracking_uri
 
+LOCAL_EXPERIMENT = "interactive"
 _lock = threading.Lock()
 _local_run: str | None = None
 
@@ -28,6 +28,7 @@ def current_run_id() -> str:
     env_run = os.environ.get("MLFLOW_RUN_ID")
     if env_run:
         return env_run
+    client()  # imports MLflow under the client lock
     import mlflow
 
     active = mlflow.active_run()
@@ -36,8 +37,10 @@ def current_run_id() -> str:
     with _lock:
         if _local_run is None:
             mlflow.set_tracking_uri(tracking_uri())
-            mlflow.set_experiment("interactive")
-            _local_run = str(mlflow.start_run().info.run_id)
+            mlflow.set_experiment(LOCAL_EXPERIMENT)
+            name = os.environ.get("DIOPTRA_LAB_ENTRYPOINT")
+            tags = {"dioptra_lab.entrypoint": name, "dioptra_lab.local": "true"} if name else None
+            _local_run = str(mlflow.start_run(run_name=name, tags=tags).info.run_id)
         return _local_run
 
 
@@ -52,12 +55,13 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
     """Log several metrics at once."""
     import time
 
+    mlflow = client()  # first: imports MLflow under the client lock
     from mlflow.entities import Metric
 
     stamp = int(time.time() * 1000)
     batch = [Metric(k, float(v), stamp, step or 0) for k, v in metrics.items() if math.isfinite(float(v))]
     if batch:
-        client().log_batch(current_run_id(), metrics=batch)
+        mlflow.log_batch(current_run_id(), metrics=batch)
 
 
 def log_figure(figure: Any, name: str) -> str:
@@ -94,35 +98,38 @@ def log_model(model: Any, name: str = "model", registered_name: str | None = Non
     Returns:
         The model's URI (``runs:/<run>/<name>`` style, loadable by tasks).
     """
+    import contextlib
+    import copy
+
     import mlflow
 
     run_id = current_run_id()
     mlflow.set_tracking_uri(tracking_uri())
-    with tempfile.TemporaryDirectory():
-        if _is_torch(model):
-            import mlflow.pytorch
-            import torch
+    extra: dict[str, Any] = {}
+    if _is_torch(model):
+        import mlflow.pytorch
+        import torch
 
-            requirements = [f"torch=={torch.__version__.split('+')[0]}"]
-            flavor: Any = mlflow.pytorch
-            target = model.cpu() if hasattr(model, "cpu") else model
-        else:
-            import mlflow.sklearn
-            import sklearn
+        requirements = [f"torch=={torch.__version__.split('+')[0]}"]
+        flavor: Any = mlflow.pytorch
+        target = copy.deepcopy(model).cpu()  # .cpu() is in place: leave the caller's model where it is
+        extra["serialization_format"] = "pickle"  # pt2 would need an input example to trace
+    else:
+        import mlflow.sklearn
+        import sklearn
 
-            requirements = [f"scikit-learn=={sklearn.__version__}"]
-            flavor = mlflow.sklearn
-            target = model
-        active = mlflow.active_run()
-        if active is not None and active.info.run_id == run_id:
-            info = flavor.log_model(
-                target, name=name, pip_requirements=requirements, registered_model_name=registered_name
-            )
-        else:
-            with mlflow.start_run(run_id=run_id, nested=active is not None):
-                info = flavor.log_model(
-                    target, name=name, pip_requirements=requirements, registered_model_name=registered_name
-                )
+        requirements = [f"scikit-learn=={sklearn.__version__}"]
+        flavor, target = mlflow.sklearn, model
+    active = mlflow.active_run()
+    resumed = (
+        contextlib.nullcontext()
+        if active is not None and active.info.run_id == run_id
+        else mlflow.start_run(run_id=run_id, nested=active is not None)
+    )
+    with resumed:
+        info = flavor.log_model(
+            target, name=name, pip_requirements=requirements, registered_model_name=registered_name, **extra
+        )
     return str(info.model_uri)
 
 

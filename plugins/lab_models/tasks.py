@@ -108,3 +108,17 @@ def evaluate(model: nn.Module, data: ImageDataset) -> float:
     if len(data) == 0:
         raise DioptraLabError("cannot evaluate on an empty data set")
     return float((predict_labels(model, data.x) == data.y).mean())
+
+
+@task
+def save_model(model: nn.Module, name: str = "model", registered_name: str | None = None) -> str:
+    """Log the model to the run (and register it when registered_name is given); returns its URI.
+
+    Args:
+        model: the trained model.
+        name: the model's name within the run.
+        registered_name: name in the MLflow model registry (later jobs can use models:/NAME/VERSION).
+    """
+    from dioptra_lab import log_model
+
+    return log_model(model, name=name, registered_name=registered_name or None)

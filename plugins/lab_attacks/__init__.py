@@ -1,0 +1,1 @@
+"""Built-in evasion attacks in native PyTorch (batched, on the model's device) and any ART attack."""

@@ -1,0 +1,1 @@
+"""Built-in defenses: preprocessing (JPEG, smoothing, squeezing), noise augmentation, adversarial training."""

@@ -1,0 +1,66 @@
+"""Adversarial training with PGD (Madry et al., 2018, "Towards Deep Learning Models Resistant
+to Adversarial Attacks")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812
+
+from dioptra_lab import Bounds, task
+from lab_attacks.pgd import pgd_batch
+from lab_data.dataset import ImageDataset
+from lab_models.device import pick_device
+from lab_models.tasks import batches, build_model
+
+
+@task(cache=True)
+def adversarial_training(
+    data: ImageDataset,
+    kind: Literal["cnn", "mlp"] = "cnn",
+    epochs: Annotated[int, Bounds(ge=1)] = 5,
+    eps: Annotated[float, Bounds(ge=0, le=1)] = 0.1,
+    eps_step: float = 0.025,
+    steps: Annotated[int, Bounds(ge=1)] = 7,
+    ratio: Annotated[float, Bounds(ge=0, le=1)] = 1.0,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    device: str = "auto",
+) -> nn.Module:
+    """Train a classifier on PGD examples made against itself at every step (cached).
+
+    Args:
+        data: training data.
+        kind: cnn or mlp.
+        epochs: passes over the data.
+        eps: L∞ radius of the training attack.
+        eps_step: step of the training attack.
+        steps: steps of the training attack.
+        ratio: share of each batch replaced by adversarial examples.
+        batch_size: images per step.
+        learning_rate: Adam step size.
+        seed: seed of weights, shuffling and random starts.
+        device: auto (CUDA when present), cpu or cuda[:N].
+    """
+    dev = pick_device(device)
+    model = build_model(data, kind, seed).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        for x, y in batches(data, batch_size, dev, shuffle=True, seed=seed + epoch):
+            cut = round(len(x) * ratio)
+            if cut:
+                model.eval()
+                x = x.clone()
+                x[:cut] = pgd_batch(
+                    model, x[:cut], y[:cut], eps, eps_step, steps, "inf", True, False, False, generator
+                ).detach()
+            model.train()
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    model.eval()
+    return model

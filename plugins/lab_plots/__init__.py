@@ -1,0 +1,1 @@
+"""Built-in plots (matplotlib): robustness curves, adversarial examples, norms, confusion matrices."""

@@ -40,6 +40,8 @@ format: setup
 
 benchmarks: setup redis
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/jobs.py
+	$(BIN)/python benchmarks/attacks.py
 
 clean:
 	-$(BIN)/dioptra-lab down

@@ -87,6 +87,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 QUICKSTART = Path("examples") / "quickstart.yaml"
 DEMO_SWEEP = {"eps": ["0", "0.05", "0.1", "0.2", "0.3"]}
 DEMO_EXPERIMENT = "quickstart"
+DEMO_COLUMNS = [
+    "run_id",
+    "eps",
+    "clean_accuracy",
+    "adversarial_accuracy",
+    "attack_success_rate",
+    "perturbation_l2_mean",
+]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -107,8 +115,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     code = wait_and_report(sweep.jobs)
     headers, rows = results_rows(DEMO_EXPERIMENT)
     keep = [r for r in rows if r[0] in {j.id for j in sweep.jobs}]
-    print("\nResults (experiment 'quickstart'):")
-    print(table([[str(c) for c in row] for row in keep], headers))
+    columns = [c for c in DEMO_COLUMNS if c in headers]
+    shown = sorted(([row[headers.index(c)] for c in columns] for row in keep), key=lambda r: float(str(r[1])))
+    print(
+        f"\nResults (experiment '{DEMO_EXPERIMENT}'; all columns: `dioptra-lab results {DEMO_EXPERIMENT}`):"
+    )
+    print(table([[str(c)[:12] for c in row] for row in shown], columns))
     curve = save_demo_curve(headers, keep, stack.home)
     if curve:
         print(f"\nRobustness curve (adversarial accuracy against eps): {curve}")

@@ -85,9 +85,27 @@ class _Scope:
         return outputs[ref.output] if ref.output else next(iter(outputs.values()))
 
 
-def _prefect_task(step: Step, timings: dict[str, float]) -> Any:
+def plugin_code_digest() -> str:
+    """sha256 of every plugin source file on the plugin path.
+
+    Part of the cache key of cached tasks: Prefect's TASK_SOURCE covers only the task's
+    own function, and a cached model must be retrained when a helper it calls changes.
+    """
+    import hashlib
+
+    from dioptra_lab.plugins.registry import get_registry
+
+    digest = hashlib.sha256()
+    for name, info in sorted(get_registry().plugins.items()):
+        for path in info.source_files():
+            digest.update(f"{name}/{path.name}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _prefect_task(step: Step, timings: dict[str, float], code_digest: str) -> Any:
     from prefect import task as prefect_task
-    from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
+    from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
 
     spec = step.spec
     assert spec is not None
@@ -109,7 +127,9 @@ def _prefect_task(step: Step, timings: dict[str, float]) -> Any:
         "cache_policy": NO_CACHE,
     }
     if spec.cache:
-        options["cache_policy"] = INPUTS + TASK_SOURCE
+        options["cache_policy"] = (
+            INPUTS + TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=lambda _ctx, _params: code_digest)
+        )
         options["persist_result"] = True
     return prefect_task(call, **options)
 
@@ -141,6 +161,7 @@ def run_graph(ep: EntryPoint, values: dict[str, Any], *, quiet: bool = False) ->
     used = {d for ds in deps.values() for d in ds}
     leaves = [n for n in order if n not in used]
     timings: dict[str, float] = {}
+    code_digest = plugin_code_digest() if any(s.spec and s.spec.cache for s in ep.steps.values()) else ""
     scope = _Scope(ep, values)
     records: dict[str, StepRecord] = {}
     lock = threading.Lock()
@@ -186,7 +207,7 @@ def run_graph(ep: EntryPoint, values: dict[str, Any], *, quiet: bool = False) ->
                 args = substitute(step.args, scope.lookup)
                 kwargs = substitute(step.kwargs, scope.lookup)
                 event(step, "started")
-                running[name] = _prefect_task(step, timings).submit(*args, **kwargs)
+                running[name] = _prefect_task(step, timings, code_digest).submit(*args, **kwargs)
                 pending.remove(name)
             if not running:
                 break

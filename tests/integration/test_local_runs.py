@@ -171,3 +171,39 @@ def test_run_starts_prefect_once_and_down_stops_it(tmp_path: Path) -> None:
     assert "stopped: prefect" in down.stdout
     assert not pid_alive(pid)
     assert "nothing was running" in cli("down", env=env).stdout
+
+
+def test_editing_a_helper_invalidates_the_cache(prefect_server: str, tmp_path: Path) -> None:
+    """Prefect's TASK_SOURCE sees only the task's own code; ours also keys on the plugin's files."""
+    from dioptra_lab.plugins.registry import set_registry
+
+    plugins = tmp_path / "plugins"
+    pkg = plugins / f"cache_helper_{tmp_path.name[-6:].replace('-', '_')}"
+    pkg.mkdir(parents=True)
+    log = tmp_path / "calls.log"
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helpers.py").write_text("def factor() -> int:\n    return 2\n")
+    (pkg / "tasks.py").write_text(
+        "from dioptra_lab import task\n"
+        f"from {pkg.name}.helpers import factor\n\n"
+        "@task(cache=True)\n"
+        "def expensive(x: int) -> int:\n"
+        "    '''Multiply by the helper's factor, noting each real call.'''\n"
+        f"    open({str(log)!r}, 'a').write('call\\n')\n"
+        "    return x * factor()\n"
+    )
+    entry = tmp_path / "cached_helper.yaml"
+    entry.write_text("graph:\n  out:\n    expensive: [21]\n")
+    reg = Registry([plugins])
+    set_registry(reg)
+    try:
+        assert load_entrypoint(entry).run().results == {"out": 42}
+        assert load_entrypoint(entry).run().steps["out"].cached
+        (pkg / "helpers.py").write_text("def factor() -> int:\n    return 3\n")
+        reg.reload()
+        again = load_entrypoint(entry).run()
+        assert again.results == {"out": 63}
+        assert not again.steps["out"].cached
+        assert log.read_text().count("call") == 2
+    finally:
+        set_registry(None)

@@ -30,6 +30,7 @@ _EXPORTS = {
     "log_model": "dioptra_lab.tracking.logging",
     "log_artifact": "dioptra_lab.tracking.logging",
     "log_text": "dioptra_lab.tracking.logging",
+    "log_tags": "dioptra_lab.tracking.logging",
 }
 
 __all__ = sorted(_EXPORTS)

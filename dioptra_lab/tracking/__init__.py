@@ -8,6 +8,7 @@ from dioptra_lab.tracking.logging import (
     log_metrics,
     log_model,
     log_results,
+    log_tags,
     log_text,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "log_metrics",
     "log_model",
     "log_results",
+    "log_tags",
     "log_text",
 ]

@@ -64,6 +64,14 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
         mlflow.log_batch(current_run_id(), metrics=batch)
 
 
+def log_tags(tags: dict[str, Any]) -> None:
+    """Set tags on the current run (values as text; a later value replaces an earlier one)."""
+    from dioptra_lab.tracking.runs import set_tags
+
+    client()  # imports MLflow under the client lock
+    set_tags(current_run_id(), tags)
+
+
 def log_figure(figure: Any, name: str) -> str:
     """Log a matplotlib figure as ``figures/<name>.png``; returns the artifact path."""
     path = f"figures/{name}.png"

@@ -10,7 +10,7 @@ from typing import Annotated, Literal, NamedTuple
 
 import numpy as np
 
-from dioptra_lab import Bounds, task
+from dioptra_lab import Bounds, log_tags, task
 from dioptra_lab.errors import DioptraLabError
 from lab_data.dataset import ImageDataset
 
@@ -29,7 +29,7 @@ def load_digits(n_samples: int | None = None, seed: int = 0) -> ImageDataset:
     data = ImageDataset(
         bunch.images[:, None, :, :] / 16.0, bunch.target, [str(i) for i in range(10)], "digits"
     )
-    return _subset(data, n_samples, seed)
+    return record(_subset(data, n_samples, seed))
 
 
 def _open(path: Path) -> bytes:
@@ -71,7 +71,7 @@ def load_mnist(
     images = read_idx(_open(_find(folder, f"{prefix}-images-idx3-ubyte")))
     labels = read_idx(_open(_find(folder, f"{prefix}-labels-idx1-ubyte")))
     data = ImageDataset(images[:, None, :, :] / 255.0, labels, name=f"mnist-{split}")
-    return _subset(data, n_samples, seed)
+    return record(_subset(data, n_samples, seed))
 
 
 @task
@@ -105,7 +105,7 @@ def load_cifar10(
             names = pickle.load(fh, encoding="bytes").get(b"label_names")  # noqa: S301
         classes = [n.decode() for n in names] if names else classes
     data = ImageDataset(np.concatenate(xs) / 255.0, np.concatenate(ys), classes, f"cifar10-{split}")
-    return _subset(data, n_samples, seed)
+    return record(_subset(data, n_samples, seed))
 
 
 @task
@@ -135,7 +135,13 @@ def load_image_folder(path: str, size: int = 32, grayscale: bool = False) -> Ima
             ys.append(label)
     if not xs:
         raise DioptraLabError(f"image folder {root}: no images found")
-    return ImageDataset(np.stack(xs), np.array(ys), classes, root.name)
+    return record(ImageDataset(np.stack(xs), np.array(ys), classes, root.name))
+
+
+def record(data: ImageDataset) -> ImageDataset:
+    """Log a loaded data set's fingerprint and size with the run, so runs can be compared."""
+    log_tags({f"dataset.{data.name}.sha256": data.fingerprint, f"dataset.{data.name}.images": len(data)})
+    return data
 
 
 def _subset(data: ImageDataset, n: int | None, seed: int) -> ImageDataset:

@@ -314,3 +314,51 @@ def test_redis_restart_keeps_queued_jobs(
     assert job.status == JobStatus.FINISHED
     own.down()
     shutil.rmtree(home, ignore_errors=True)
+
+
+def test_up_twice_starts_nothing_new(worker: str, services: Stack) -> None:
+    before = {s.name: s.pid for s in services.status()}
+    urls = Stack(load_settings()).up(workers=1, queues=[worker])
+    after = {s.name: s.pid for s in Stack(load_settings()).status()}
+    assert after == before
+    assert urls["redis"] == load_settings().redis_url
+
+
+def test_missing_redis_server_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server anywhere
+    monkeypatch.delenv("DIOPTRA_LAB_REDIS_URL", raising=False)
+    stack = Stack(load_settings())
+    stack.home = tmp_path / "home"
+    stack.settings.redis_url = None
+    with pytest.raises(ServiceError, match="apt-get install -y redis-server"):
+        stack.ensure_redis()
+
+
+def test_gpu_flag_reaches_the_kernel_and_worker_stays_free_of_torch(
+    services: Stack, registry: Registry
+) -> None:
+    queue = f"gpu-{uuid.uuid4().hex[:6]}"
+    job = submit(ENTRYPOINTS / "env.yaml", experiment=experiment(), queue=queue)
+    proc = subprocess.run(
+        [str(BIN / "dioptra-lab"), "worker", "--queue", queue, "--gpu", "1", "--burst"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert job.wait(30) == JobStatus.FINISHED
+    notebook = job.notebook()
+    assert "'1'" in str(notebook.cells[-1].outputs)  # the kernel saw CUDA_VISIBLE_DEVICES=1
+    # the worker's own process imports neither torch nor the plugins
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, dioptra_lab.worker.process, dioptra_lab.worker.execute; "
+            "print(sorted(m for m in ('torch', 'job_plugin', 'lab_models') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == "[]"

@@ -93,6 +93,7 @@ def test_example_runs_and_logs(name: str, services: object, tmp_path: Path) -> N
     assert runs, f"no local run logged by {name}"
     run = runs[0]
     assert metrics <= set(run.data.metrics), sorted(run.data.metrics)
+    assert len(run.data.tags["dataset.digits.sha256"]) == 64  # the data set's fingerprint
     logged = {Path(a.path).stem for a in client.list_artifacts(run.info.run_id, "figures")}
     assert figures <= logged, logged
 
@@ -143,3 +144,21 @@ def _train_then_attack(worker: str) -> None:
     assert metrics["clean_accuracy"] > 0.5
     assert metrics["adversarial_accuracy"] < metrics["clean_accuracy"]
     assert trained > 0.5
+
+
+def test_sweep_robustness_curve_reads_the_sweep_back(worker: str, builtin_registry: object) -> None:
+    from dioptra_lab.jobs import submit_sweep
+    from lab_plots.figures import sweep_robustness_curve
+
+    experiment = f"curve-{os.getpid()}-{id(worker)}"
+    sweep = submit_sweep(
+        BUILTIN_PLUGINS.parent / "tests" / "fixtures" / "entrypoints" / "score.yaml",
+        {"x": [0.1, 0.2, 0.4]},
+        experiment=experiment,
+        queue=worker,
+    )
+    assert sweep.wait(300) == ["finished"] * 3
+    fig = sweep_robustness_curve(experiment, sweep.id, param="x", metric="doubled")
+    xs, ys = fig.axes[0].lines[0].get_data()
+    assert list(xs) == [0.1, 0.2, 0.4]
+    assert list(ys) == [0.2, 0.4, 0.8]

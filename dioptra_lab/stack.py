@@ -114,6 +114,15 @@ class Stack:
             return recorded
         return free_port()
 
+    def _refuse_if_configured(self, service: str, env: str) -> None:
+        """A dead address the user configured is an error; only the stack's own is restarted."""
+        value = os.environ.get(env)
+        if value and value != self._recorded(service).get("url"):
+            raise ServiceError(
+                f"the {service} server at {value} ({env}) does not answer; start it with `dioptra-lab up` "
+                f"on its host, or unset {env} so that dioptra-lab starts its own"
+            )
+
     def _recorded(self, name: str) -> dict[str, Any]:
         info = read_stack_file(self.home).get("services", {}).get(name, {})
         return info if isinstance(info, dict) else {}
@@ -130,6 +139,7 @@ class Stack:
         if url:
             os.environ["PREFECT_API_URL"] = url
             return url
+        self._refuse_if_configured("prefect", "PREFECT_API_URL")
         port = self._port("prefect", "DIOPTRA_LAB_PREFECT_PORT")
         url = f"http://127.0.0.1:{port}/api"
         prefect_home = self.home / "prefect"
@@ -170,6 +180,7 @@ class Stack:
         url = self.redis_url()
         if url:
             return url
+        self._refuse_if_configured("redis", "DIOPTRA_LAB_REDIS_URL")
         server = shutil.which("redis-server")
         if server is None:
             raise ServiceError(
@@ -224,6 +235,7 @@ class Stack:
         url = self.mlflow_url()
         if url:
             return url
+        self._refuse_if_configured("mlflow", "MLFLOW_TRACKING_URI")
         port = self._port("mlflow", "DIOPTRA_LAB_MLFLOW_PORT")
         data = self.home / "mlflow"
         (data / "artifacts").mkdir(parents=True, exist_ok=True)

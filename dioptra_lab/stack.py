@@ -114,6 +114,15 @@ class Stack:
             return recorded
         return free_port()
 
+    def _replace_stale(self, service: str, env: str) -> None:
+        """Before starting ``service``: refuse a dead configured address, and stop the stack's
+        own process if it still runs without answering (else its record would be overwritten
+        and the process leaked)."""
+        self._refuse_if_configured(service, env)
+        pid = read_pid(self._pidfile(service))
+        if pid is not None:
+            stop_pid(pid)
+
     def _refuse_if_configured(self, service: str, env: str) -> None:
         """A dead address the user configured is an error; only the stack's own is restarted."""
         value = os.environ.get(env)
@@ -139,7 +148,7 @@ class Stack:
         if url:
             os.environ["PREFECT_API_URL"] = url
             return url
-        self._refuse_if_configured("prefect", "PREFECT_API_URL")
+        self._replace_stale("prefect", "PREFECT_API_URL")
         port = self._port("prefect", "DIOPTRA_LAB_PREFECT_PORT")
         url = f"http://127.0.0.1:{port}/api"
         prefect_home = self.home / "prefect"
@@ -180,7 +189,7 @@ class Stack:
         url = self.redis_url()
         if url:
             return url
-        self._refuse_if_configured("redis", "DIOPTRA_LAB_REDIS_URL")
+        self._replace_stale("redis", "DIOPTRA_LAB_REDIS_URL")
         server = shutil.which("redis-server")
         if server is None:
             raise ServiceError(
@@ -235,7 +244,7 @@ class Stack:
         url = self.mlflow_url()
         if url:
             return url
-        self._refuse_if_configured("mlflow", "MLFLOW_TRACKING_URI")
+        self._replace_stale("mlflow", "MLFLOW_TRACKING_URI")
         port = self._port("mlflow", "DIOPTRA_LAB_MLFLOW_PORT")
         data = self.home / "mlflow"
         (data / "artifacts").mkdir(parents=True, exist_ok=True)

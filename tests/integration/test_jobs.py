@@ -362,3 +362,29 @@ def test_gpu_flag_reaches_the_kernel_and_worker_stays_free_of_torch(
         check=True,
     )
     assert probe.stdout.strip() == "[]"
+
+
+def test_stale_own_service_is_stopped_before_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorded service that runs but does not answer is replaced, not leaked."""
+    from dioptra_lab.config import write_stack_file
+    from dioptra_lab.processes import start_detached
+
+    monkeypatch.delenv("DIOPTRA_LAB_REDIS_URL", raising=False)
+    home = tmp_path / "home"
+    hung = start_detached("redis", ["sleep", "300"], run_dir=home)  # alive, answers nothing
+    write_stack_file(
+        home, {"services": {"redis": {"pid": hung.pid, "url": f"redis://127.0.0.1:{free_port()}/0"}}}
+    )
+    stack = Stack(load_settings())
+    stack.home = home
+    stack.settings.redis_url = None
+    try:
+        url = stack.ensure_redis()
+        assert hung.wait(timeout=20) is not None  # the hung process was stopped
+        from redis import Redis
+
+        assert Redis.from_url(url).ping()
+    finally:
+        stack.down()

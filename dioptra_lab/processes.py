@@ -29,6 +29,18 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
         return False
 
 
+def http_ok(url: str, timeout: float = 3.0) -> bool:
+    """Whether ``url`` answers a GET with status 200 (a service's health endpoint)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this pid exists (zombies count as dead)."""
     try:

@@ -123,6 +123,22 @@ class Stack:
         if pid is not None:
             stop_pid(pid)
 
+    def _launch(
+        self,
+        service: str,
+        label: str,
+        argv: list[str],
+        url: str,
+        healthy: Callable[[], bool],
+        timeout: float,
+        env: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        """Start a service's process, wait until it answers, record its pid and address."""
+        proc = start_detached(service, argv, run_dir=self.home, env=env)
+        wait_until(healthy, name=label, timeout=timeout, proc=proc, log=self.home / "logs" / f"{service}.log")
+        self._record(service, pid=proc.pid, url=url, **details)
+
     def _refuse_if_configured(self, service: str, env: str) -> None:
         """A dead address the user configured is an error; only the stack's own is restarted."""
         value = os.environ.get(env)
@@ -160,20 +176,17 @@ class Stack:
             "PREFECT_API_URL": url,
             **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in PREFECT_UNUSED_SERVICES},
         }
-        proc = start_detached(
+        argv = [executable("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        self._launch(
             "prefect",
-            [executable("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            run_dir=self.home,
-            env=env,
-        )
-        wait_until(
+            "Prefect server",
+            argv,
+            url,
             lambda: prefect_healthy(url, 1.0),
-            name="Prefect server",
-            timeout=timeout,
-            proc=proc,
-            log=self.home / "logs" / "prefect.log",
+            timeout,
+            env,
+            ui=url.removesuffix("/api"),
         )
-        self._record("prefect", pid=proc.pid, url=url, ui=url.removesuffix("/api"))
         os.environ["PREFECT_API_URL"] = url
         announce(f"Prefect server ready: UI {url.removesuffix('/api')}  (stop it with `dioptra-lab down`)")
         return url
@@ -218,15 +231,7 @@ class Stack:
             "--daemonize",
             "no",
         ]
-        proc = start_detached("redis", argv, run_dir=self.home)
-        wait_until(
-            lambda: redis_healthy(url),
-            name="Redis",
-            timeout=timeout,
-            proc=proc,
-            log=self.home / "logs" / "redis.log",
-        )
-        self._record("redis", pid=proc.pid, url=url, data=str(data))
+        self._launch("redis", "Redis", argv, url, lambda: redis_healthy(url), timeout, data=str(data))
         return url
 
     # -- MLflow ----------------------------------------------------------------------
@@ -265,15 +270,16 @@ class Stack:
             str(data / "artifacts"),
         ]
         env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-        proc = start_detached("mlflow", argv, run_dir=self.home, env=env)
-        wait_until(
+        self._launch(
+            "mlflow",
+            "MLflow server",
+            argv,
+            url,
             lambda: mlflow_healthy(url, 1.0),
-            name="MLflow server",
-            timeout=timeout,
-            proc=proc,
-            log=self.home / "logs" / "mlflow.log",
+            timeout,
+            env,
+            data=str(data),
         )
-        self._record("mlflow", pid=proc.pid, url=url, data=str(data))
         return url
 
     # -- workers ---------------------------------------------------------------------

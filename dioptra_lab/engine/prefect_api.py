@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.error
-import urllib.request
 
 from dioptra_lab.config import PREFECT_URL_ENV, load_settings
 from dioptra_lab.errors import ServiceError
+from dioptra_lab.processes import http_ok
 
 NO_SERVER = (
     "no Prefect server is configured: start the stack with `dioptra-lab up` "
@@ -22,11 +21,7 @@ NO_SERVER = (
 
 def prefect_healthy(url: str, timeout: float = 3.0) -> bool:
     """Whether the Prefect API at ``url`` answers its health check."""
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    return http_ok(url.rstrip("/") + "/health", timeout)
 
 
 def require_prefect_api() -> str:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING
 
 from dioptra_lab.config import MLFLOW_URI_ENV, load_settings
 from dioptra_lab.errors import ServiceError
+from dioptra_lab.processes import http_ok
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -28,11 +27,7 @@ def mlflow_healthy(uri: str, timeout: float = 3.0) -> bool:
     """Whether an ``http(s)://`` MLflow server answers its health check (files always do)."""
     if not uri.startswith(("http://", "https://")):
         return True
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    return http_ok(uri.rstrip("/") + "/health", timeout)
 
 
 def require_mlflow() -> str:

@@ -97,9 +97,8 @@ def plugin_code_digest() -> str:
 
     digest = hashlib.sha256()
     for name, info in sorted(get_registry().plugins.items()):
-        for path in info.source_files():
-            digest.update(f"{name}/{path.name}\0".encode())
-            digest.update(path.read_bytes())
+        for rel, text in info.sources().items():
+            digest.update(f"{name}/{rel}\0{text}\0".encode())
     return digest.hexdigest()
 
 

@@ -127,15 +127,6 @@ class EntryPoint:
         """sha256 of the entry point's source text."""
         return hashlib.sha256(self.text.encode()).hexdigest()
 
-    def task_specs(self) -> list[TaskSpec]:
-        """The tasks the graph uses (steps and artifact outputs), each once."""
-        found: dict[str, TaskSpec] = {}
-        specs = [s.spec for s in self.steps.values()] + [a.spec for a in self.artifact_outputs.values()]
-        for spec in specs:
-            if spec is not None:
-                found[spec.qualname] = spec
-        return list(found.values())
-
     # -- parameters ------------------------------------------------------------------
     def coerce(
         self, values: Mapping[str, Any], *, from_text: bool = False, lenient: bool = False

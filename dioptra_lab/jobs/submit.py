@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dioptra_lab.config import load_settings
 from dioptra_lab.entrypoints import load_entrypoint
@@ -25,6 +25,9 @@ from dioptra_lab.plugins.registry import get_registry
 from dioptra_lab.tracking import runs
 from dioptra_lab.tracking.bundles import Bundle, build_bundle, upload_bundle
 from dioptra_lab.tracking.client import client, require_mlflow
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 DEFAULT_RESULT_TTL = 7 * 24 * 3600
 
@@ -59,12 +62,23 @@ def _as_entrypoint(entrypoint: str | Path | EntryPoint) -> EntryPoint:
     return ep.validate()
 
 
-def enqueue_bundle(bundle: Bundle, options: JobOptions, run_name: str | None = None) -> Job:
-    """Create the run for ``bundle``, upload it and enqueue the job; roll back on failure."""
-    from rq import Callback, Retry
-
+def check_services() -> Redis:
+    """Check Redis and MLflow answer (before anything is created); return the Redis connection."""
     conn = redis_connection()
     require_mlflow()
+    return conn
+
+
+def enqueue_bundle(
+    bundle: Bundle, options: JobOptions, run_name: str | None = None, connection: Redis | None = None
+) -> Job:
+    """Create the run for ``bundle``, upload it and enqueue the job; roll back on failure.
+
+    ``connection`` comes from :func:`check_services`; without it the services are checked here.
+    """
+    from rq import Callback, Retry
+
+    conn = connection or check_services()
     tags = {
         runs.TAG_ENTRYPOINT: bundle.entrypoint_name,
         runs.TAG_ENTRYPOINT_SHA: bundle.content["entrypoint"]["sha256"],
@@ -130,10 +144,9 @@ def submit(
     ep = _as_entrypoint(entrypoint)
     values = ep.coerce(params or {}, from_text=from_text)
     options = JobOptions(experiment, queue, timeout, retries).resolved()
-    redis_connection()
-    require_mlflow()
+    conn = check_services()
     bundle = build_bundle(ep, values, get_registry())
-    return enqueue_bundle(bundle, options)
+    return enqueue_bundle(bundle, options, connection=conn)
 
 
 @dataclass
@@ -188,11 +201,10 @@ def submit_sweep(
         raise ParameterError(problems)
     sweep_id = uuid.uuid4().hex[:12]
     options = JobOptions(experiment, queue, timeout, retries, {runs.TAG_SWEEP: sweep_id}).resolved()
-    redis_connection()
-    require_mlflow()
+    conn = check_services()
     bundle = build_bundle(ep, checked[0], get_registry())
     jobs = []
     for combo, values in zip(combos, checked, strict=True):
         label = ", ".join(f"{k}={v}" for k, v in combo.items())
-        jobs.append(enqueue_bundle(bundle.with_parameters(values), options, f"{ep.name} [{label}]"))
+        jobs.append(enqueue_bundle(bundle.with_parameters(values), options, f"{ep.name} [{label}]", conn))
     return Sweep(sweep_id, jobs)

@@ -57,6 +57,15 @@ class PluginInfo:
             return [self.location]
         return sorted(p for p in self.location.rglob("*.py") if "__pycache__" not in p.parts)
 
+    def sources(self) -> dict[str, str]:
+        """The text of each source file by its path in the package (``"."`` for a single module)."""
+        location = self.location
+        if location is None:
+            return {}
+        if location.is_file():
+            return {".": location.read_text()}
+        return {str(p.relative_to(location)): p.read_text() for p in self.source_files()}
+
 
 class Registry:
     """Tasks by qualified name, plus the plugins they came from and the broken ones."""

@@ -101,17 +101,11 @@ class Bundle:
 def plugin_sources(registry: Registry) -> dict[str, dict[str, str]]:
     """Source files of every plugin found on the plugin path, by plugin and relative path."""
     registry.discover()
-    sources: dict[str, dict[str, str]] = {}
-    for name, info in sorted(registry.plugins.items()):
-        if info.origin != "path" or info.location is None:
-            continue
-        if info.location.is_file():
-            sources[name] = {".": info.location.read_text()}
-            continue
-        sources[name] = {
-            str(path.relative_to(info.location)): path.read_text() for path in info.source_files()
-        }
-    return sources
+    return {
+        name: info.sources()
+        for name, info in sorted(registry.plugins.items())
+        if info.origin == "path" and info.location is not None
+    }
 
 
 def build_bundle(ep: EntryPoint, parameters: dict[str, Any], registry: Registry) -> Bundle:

@@ -7,13 +7,12 @@ from typing import Annotated, Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812
 
 from dioptra_lab import Bounds, task
 from lab_attacks.pgd import pgd_batch
 from lab_data.dataset import ImageDataset
 from lab_models.device import pick_device
-from lab_models.tasks import batches, build_model
+from lab_models.tasks import build_model, fit
 
 
 @task(cache=True)
@@ -49,18 +48,15 @@ def adversarial_training(
     model = build_model(data, kind, seed).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        for x, y in batches(data, batch_size, dev, shuffle=True, seed=seed + epoch):
-            cut = round(len(x) * ratio)
-            if cut:
-                model.eval()
-                x = x.clone()
-                x[:cut] = pgd_batch(
-                    model, x[:cut], y[:cut], eps, eps_step, steps, "inf", True, False, False, generator
-                ).detach()
-            model.train()
-            optimizer.zero_grad()
-            F.cross_entropy(model(x), y).backward()
-            optimizer.step()
-    model.eval()
-    return model
+
+    def adversary(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        cut = round(len(x) * ratio)
+        if not cut:
+            return x
+        x = x.clone()
+        x[:cut] = pgd_batch(
+            model, x[:cut], y[:cut], eps, eps_step, steps, "inf", True, False, False, generator
+        ).detach()
+        return x
+
+    return fit(model, data, optimizer, epochs, batch_size, seed, dev, adversary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import numpy as np
@@ -75,13 +76,37 @@ def train_model(
         if optimizer == "adam"
         else torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=0.9)
     )
+    return fit(model, data, opt, epochs, batch_size, seed, dev)
+
+
+Adversary = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def fit(
+    model: nn.Module,
+    data: ImageDataset,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+    adversary: Adversary | None = None,
+) -> nn.Module:
+    """The training loop of train_model and adversarial_training; returns the model in eval mode.
+
+    ``adversary(x, y)``, when given, replaces each batch's images before the step (it runs
+    with the model in eval mode).
+    """
     loss_fn = nn.CrossEntropyLoss()
-    model.train()
     for epoch in range(epochs):
-        for x, y in batches(data, batch_size, dev, shuffle=True, seed=seed + epoch):
-            opt.zero_grad()
+        for x, y in batches(data, batch_size, device, shuffle=True, seed=seed + epoch):
+            if adversary is not None:
+                model.eval()
+                x = adversary(x, y)
+            model.train()
+            optimizer.zero_grad()
             loss_fn(model(x), y).backward()
-            opt.step()
+            optimizer.step()
     model.eval()
     return model
 

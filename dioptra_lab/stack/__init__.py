@@ -1,0 +1,151 @@
+"""The embedded stack: services started as child processes under ``<home>``.
+
+Each service records its pid (``<home>/pids``), log (``<home>/logs``) and address
+(``<home>/stack.json``, read by every other process through :mod:`dioptra_lab.config`).
+Starting a service that already answers does nothing, so ``up`` twice starts once.
+
+One module per service (:mod:`.redis`, :mod:`.mlflow`, :mod:`.prefect`, :mod:`.workers`),
+each a small object over the one recorded state of :mod:`.base`; :class:`Stack` composes
+them into up / down / status.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dioptra_lab.config import Settings, load_settings
+from dioptra_lab.processes import stop_pid
+from dioptra_lab.stack.base import URL_KEYS, Announce, ServiceState, StackState, executable, quiet
+from dioptra_lab.stack.mlflow import MlflowService
+from dioptra_lab.stack.prefect import PREFECT_UNUSED_SERVICES, PrefectService
+from dioptra_lab.stack.redis import RedisService, redis_healthy
+from dioptra_lab.stack.workers import Workers
+
+__all__ = [
+    "PREFECT_UNUSED_SERVICES",
+    "URL_KEYS",
+    "Announce",
+    "ServiceState",
+    "Stack",
+    "executable",
+    "redis_healthy",
+]
+
+# `down` stops workers first (they finish talking to the others) and Redis last.
+STOP_ORDER = {"redis": 3, "mlflow": 2, "prefect": 2}
+
+
+class Stack:
+    """The services of one ``<home>`` folder.
+
+    Args:
+        settings: Where the stack lives and which addresses are configured; by default
+            :func:`dioptra_lab.config.load_settings`.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._state = StackState(settings or load_settings())
+        self._redis = RedisService(self._state)
+        self._mlflow = MlflowService(self._state)
+        self._prefect = PrefectService(self._state)
+        self._workers = Workers(self._state)
+
+    # `home` and `settings` live in the shared state, so that assigning either here (tests
+    # point a Stack at a temporary folder) reaches every service.
+    @property
+    def home(self) -> Path:
+        """The folder holding stack.json, pids/, logs/ and the services' data."""
+        return self._state.home
+
+    @home.setter
+    def home(self, value: Path) -> None:
+        self._state.home = value
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the services read their configured addresses from."""
+        return self._state.settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._state.settings = value
+
+    # -- one service each ------------------------------------------------------------
+    def prefect_url(self) -> str | None:
+        """The Prefect API URL of this stack if it answers."""
+        return self._prefect.url()
+
+    def ensure_prefect(self, announce: Announce = quiet, timeout: float = 90.0) -> str:
+        """Return a Prefect API URL that answers, starting the stack's server if needed."""
+        return self._prefect.ensure(announce, timeout)
+
+    def redis_url(self) -> str | None:
+        """The stack's Redis URL if it answers."""
+        return self._redis.url()
+
+    def ensure_redis(self, announce: Announce = quiet, timeout: float = 30.0) -> str:
+        """A Redis that answers: the configured one, or a child ``redis-server`` with AOF on."""
+        return self._redis.ensure(announce, timeout)
+
+    def mlflow_url(self) -> str | None:
+        """The stack's MLflow URL if it answers."""
+        return self._mlflow.url()
+
+    def ensure_mlflow(self, announce: Announce = quiet, timeout: float = 120.0) -> str:
+        """An MLflow server that answers: SQLite backend, local artifacts, one web worker."""
+        return self._mlflow.ensure(announce, timeout)
+
+    def ensure_workers(
+        self, count: int, queues: list[str], announce: Announce = quiet, gpus: list[str] | None = None
+    ) -> list[int]:
+        """Start workers ``worker-1`` … ``worker-N`` that are not already running."""
+        return self._workers.ensure(count, queues, announce, gpus)
+
+    # -- whole stack -----------------------------------------------------------------
+    def up(
+        self,
+        workers: int = 1,
+        queues: list[str] | None = None,
+        announce: Announce = quiet,
+        gpus: list[str] | None = None,
+    ) -> dict[str, str]:
+        """Start (or reuse) Redis, MLflow, Prefect and ``workers`` workers; return the URLs."""
+        urls = {
+            "redis": self.ensure_redis(announce),
+            "mlflow": self.ensure_mlflow(announce),
+            "prefect": self.ensure_prefect(announce),
+        }
+        self.settings = load_settings()  # the addresses just recorded
+        self.ensure_workers(workers, queues or [self.settings.default_queue], announce, gpus)
+        return urls
+
+    def services(self) -> list[str]:
+        """Names of the services this stack has recorded."""
+        return self._state.services()
+
+    def status(self) -> list[ServiceState]:
+        """The state of every recorded service."""
+        states = []
+        for name in self.services():
+            info = self._state.recorded(name)
+            pid = self._state.pid(name)
+            states.append(ServiceState(name, pid is not None, pid, info.get("url"), info))
+        return states
+
+    def down(self, announce: Announce = quiet) -> list[str]:
+        """Stop every service this stack started, workers first; return their names."""
+        stopped = []
+        pids_dir = self.home / "pids"
+        # pid files too: a process whose record was lost (a crash mid-write) is still ours
+        names = set(self.services()) | (
+            {p.stem for p in pids_dir.glob("*.pid")} if pids_dir.is_dir() else set()
+        )
+        for name in sorted(names, key=lambda n: (STOP_ORDER.get(n, 0), n)):
+            pid = self._state.pid(name)
+            if pid is not None:
+                announce(f"Stopping {name} (pid {pid}) ...")
+                stop_pid(pid)
+                stopped.append(name)
+            self._state.pidfile(name).unlink(missing_ok=True)
+            self._state.forget(name)
+        return stopped

@@ -1,0 +1,206 @@
+"""The stack's recorded state, shared by every service module.
+
+A service is recorded three ways under ``<home>``: its pid in ``pids/<name>.pid``, its
+output in ``logs/<name>.log`` and its address in ``stack.json`` (which every other process
+reads through :mod:`dioptra_lab.config`). :class:`StackState` is the one owner of those
+files; the service modules only decide what to start and how to tell that it answers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dioptra_lab.config import Settings, read_stack_file, write_stack_file
+from dioptra_lab.errors import ServiceError
+from dioptra_lab.processes import free_port, port_open, read_pid, start_detached, stop_pid, wait_until
+
+Announce = Callable[[str], None]
+"""Receives one line of progress for people (the CLI prints it on stderr)."""
+
+# The settings key each service's address is also written under in stack.json, so that
+# load_settings() in any process finds it without knowing about services.
+URL_KEYS = {"prefect": "prefect_api_url", "redis": "redis_url", "mlflow": "mlflow_tracking_uri"}
+
+
+def quiet(message: str) -> None:
+    """The default :data:`Announce`: say nothing."""
+
+
+def executable(name: str) -> str:
+    """A console script installed next to this Python, else one on PATH.
+
+    Args:
+        name: The script's name, e.g. ``"mlflow"``.
+
+    Raises:
+        ServiceError: It is installed nowhere.
+    """
+    # Beside sys.executable first: the venv's own script even when the venv is not activated.
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise ServiceError(f"{name} is not installed; run `make setup` (or pip install dioptra_lab)")
+    return found
+
+
+@dataclass
+class ServiceState:
+    """What `status` reports for one service."""
+
+    name: str
+    running: bool
+    pid: int | None = None
+    url: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class StackState:
+    """The recorded state of one ``<home>`` folder: stack.json records and pid files.
+
+    The services hold this one object, so a ``Stack`` whose ``home`` or ``settings`` is
+    replaced after construction (tests point one at a temporary folder) moves them all.
+
+    Attributes:
+        settings: The settings the services read their configured addresses from.
+        home: The folder holding stack.json, pids/, logs/ and the services' data.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.home
+
+    def record(self, service: str, **info: Any) -> None:
+        """Write ``service``'s entry in stack.json, and its address under its settings key."""
+        data = read_stack_file(self.home)
+        data.setdefault("services", {})[service] = info
+        if "url" in info and service in URL_KEYS:
+            data[URL_KEYS[service]] = info["url"]
+        write_stack_file(self.home, data)
+
+    def forget(self, service: str) -> None:
+        """Remove ``service``'s entry and address from stack.json."""
+        data = read_stack_file(self.home)
+        data.get("services", {}).pop(service, None)
+        if service in URL_KEYS:
+            data.pop(URL_KEYS[service], None)
+        write_stack_file(self.home, data)
+
+    def recorded(self, service: str) -> dict[str, Any]:
+        """``service``'s entry in stack.json (empty if none, or if it is not a table)."""
+        info = read_stack_file(self.home).get("services", {}).get(service, {})
+        return info if isinstance(info, dict) else {}
+
+    def services(self) -> list[str]:
+        """Names of the services recorded in stack.json."""
+        return list(read_stack_file(self.home).get("services", {}))
+
+    def pidfile(self, service: str) -> Path:
+        """Where ``service``'s pid is written."""
+        return self.home / "pids" / f"{service}.pid"
+
+    def pid(self, service: str) -> int | None:
+        """``service``'s recorded pid if that process still runs."""
+        return read_pid(self.pidfile(service))
+
+    def port(self, service: str, env: str) -> int:
+        """A configured port, else the one this service had, else a free one.
+
+        Reusing the recorded port keeps addresses stable after a crash, so other processes'
+        settings stay right and Redis keeps its queued jobs.
+
+        Args:
+            service: The service's name in stack.json.
+            env: The environment variable that configures its port.
+        """
+        if os.environ.get(env):
+            return int(os.environ[env])
+        recorded = urlsplit(str(self.recorded(service).get("url", ""))).port
+        if recorded and not port_open(recorded):
+            return recorded
+        return free_port()
+
+    def replace_stale(self, service: str, env: str) -> None:
+        """Prepare to start ``service``: refuse a dead configured address, stop a hung own one.
+
+        The stack's own process may still run without answering; it is stopped first, else
+        its record would be overwritten and the process leaked.
+        """
+        self.refuse_if_configured(service, env)
+        pid = self.pid(service)
+        if pid is not None:
+            stop_pid(pid)
+
+    def refuse_if_configured(self, service: str, env: str) -> None:
+        """Raise if the user configured ``service``'s address in ``env``: only our own restarts.
+
+        Raises:
+            ServiceError: ``env`` names an address this stack did not record.
+        """
+        value = os.environ.get(env)
+        if value and value != self.recorded(service).get("url"):
+            raise ServiceError(
+                f"the {service} server at {value} ({env}) does not answer; start it with `dioptra-lab up` "
+                f"on its host, or unset {env} so that dioptra-lab starts its own"
+            )
+
+    def launch(
+        self,
+        service: str,
+        label: str,
+        argv: list[str],
+        url: str,
+        healthy: Callable[[], bool],
+        timeout: float,
+        env: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        """Start a service's process, wait until it answers, record its pid and address.
+
+        Args:
+            service: Its name in stack.json, pids/ and logs/.
+            label: Its name for people, in errors.
+            argv: The command line.
+            url: The address it will answer on.
+            healthy: Whether it answers yet.
+            timeout: Seconds to wait for it.
+            env: Variables added to this process's environment.
+            **details: Recorded with it in stack.json.
+
+        Raises:
+            ServiceError: It exited, or did not answer within ``timeout`` (with its log's tail).
+        """
+        proc = start_detached(service, argv, run_dir=self.home, env=env)
+        wait_until(healthy, name=label, timeout=timeout, proc=proc, log=self.home / "logs" / f"{service}.log")
+        self.record(service, pid=proc.pid, url=url, **details)
+
+    def start(self, service: str, argv: list[str], env: dict[str, str] | None = None, **details: Any) -> int:
+        """Start a process nobody waits on (a worker), record it, and return its pid."""
+        proc = start_detached(service, argv, run_dir=self.home, env=env)
+        self.record(service, pid=proc.pid, **details)
+        return proc.pid
+
+
+class Service:
+    """One service of the stack over the shared recorded state.
+
+    Args:
+        state: The stack's recorded state, shared with the other services.
+    """
+
+    name = ""
+
+    def __init__(self, state: StackState) -> None:
+        self.state = state
+
+    def candidate_url(self, configured: str | None) -> str | None:
+        """The configured address, else the one this stack recorded (not yet checked)."""
+        return configured or self.state.recorded(self.name).get("url")

@@ -1,0 +1,82 @@
+"""Prefect, the flow engine's API: one server per stack, its home under ``<home>/prefect``."""
+
+from __future__ import annotations
+
+import os
+
+from dioptra_lab.engine.prefect_api import prefect_healthy
+from dioptra_lab.stack.base import Announce, Service, executable, quiet
+
+URL_ENV = "PREFECT_API_URL"
+PORT_ENV = "DIOPTRA_LAB_PREFECT_PORT"
+
+# Background services of the Prefect server that poll SQLite for deployments, schedules
+# and automations, none of which dioptra_lab uses. Switching them off leaves fewer writers
+# to contend for SQLite's lock (Prefect answers 503 and the client backs off ~2 s when it
+# loses). The task-run recorder and event persister stay on: the UI needs them.
+PREFECT_UNUSED_SERVICES = (
+    "CANCELLATION_CLEANUP",
+    "DB_VACUUM",
+    "FOREMAN",
+    "LATE_RUNS",
+    "SCHEDULER",
+    "PAUSE_EXPIRATIONS",
+    "REPOSSESSOR",
+    "CLEANUP_RECONCILER",
+    "TRIGGERS",
+)
+
+
+class PrefectService(Service):
+    """The stack's Prefect server: the configured one, else ``prefect server start``."""
+
+    name = "prefect"
+
+    def url(self) -> str | None:
+        """The Prefect API URL of this stack if it answers."""
+        url = self.candidate_url(self.state.settings.prefect_api_url)
+        return url if url and prefect_healthy(url) else None
+
+    def ensure(self, announce: Announce = quiet, timeout: float = 90.0) -> str:
+        """Return a Prefect API URL that answers, starting the stack's server if needed.
+
+        The URL is also exported as ``PREFECT_API_URL``: without it, Prefect in this process
+        would start a temporary server of its own for every flow (13-25 s).
+
+        Args:
+            announce: Receives progress lines for people.
+            timeout: Seconds to wait for a new server to answer.
+
+        Raises:
+            ServiceError: The configured server does not answer, or ours did not start.
+        """
+        url = self.url()
+        if url:
+            os.environ[URL_ENV] = url
+            return url
+        self.state.replace_stale(self.name, URL_ENV)
+        port = self.state.port(self.name, PORT_ENV)
+        url = f"http://127.0.0.1:{port}/api"
+        prefect_home = self.state.home / "prefect"
+        prefect_home.mkdir(parents=True, exist_ok=True)
+        announce(f"Starting a Prefect server on 127.0.0.1:{port} (home {prefect_home}) ...")
+        env = {
+            "PREFECT_HOME": str(prefect_home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            URL_ENV: url,
+            **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in PREFECT_UNUSED_SERVICES},
+        }
+        argv = [executable("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        self.state.launch(
+            self.name,
+            "Prefect server",
+            argv,
+            url,
+            lambda: prefect_healthy(url, 1.0),
+            timeout,
+            env,
+            ui=url.removesuffix("/api"),
+        )
+        os.environ[URL_ENV] = url
+        announce(f"Prefect server ready: UI {url.removesuffix('/api')}  (stop it with `dioptra-lab down`)")
+        return url

@@ -1,16 +1,19 @@
 """Whole-graph checks: references, dependencies, cycles, argument binding and types.
 
 Every problem is appended to ``ep.problems`` with its place; nothing raises here.
-Parameters without a declared type get one inferred from the inputs they feed.
+Parameters without a declared type get one inferred from the inputs they feed, and
+every parameter is bound to all of those inputs (``Parameter.constraints``), so that
+its values are checked against the bounds and choices of each one.
 """
 
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from typing import Any
 
 from dioptra_lab.entrypoints.graph import find_cycle
-from dioptra_lab.entrypoints.model import EntryPoint, Step
+from dioptra_lab.entrypoints.model import EntryPoint, Parameter, Step
 from dioptra_lab.entrypoints.references import Ref, contains_refs, iter_refs, parse_ref
 from dioptra_lab.errors import Problem
 from dioptra_lab.plugins.task import MISSING, InputSpec
@@ -163,7 +166,16 @@ class _Validator:
         return ANY
 
     def infer_parameter_types(self) -> None:
+        """Type undeclared parameters, and bind every parameter to all the inputs it feeds.
+
+        Each input a parameter is given to directly (``$name``) becomes one of its
+        ``constraints``, so a value is checked against the bounds and choices of every
+        input, not only the first; an undeclared parameter takes the type of the first
+        input that accepts its default.
+        """
         usage: dict[str, list[ParamType]] = {}
+        for param in self.ep.parameters.values():
+            param.constraints = []
         for step in self.ep.steps.values():
             if step.spec is None:
                 continue
@@ -172,18 +184,33 @@ class _Validator:
                 ref = parse_ref(value)
                 if ref is not None and ref.name in self.ep.parameters and inp.type is not ANY:
                     usage.setdefault(ref.name, []).append(inp.type)
+                    if ref.output is None:
+                        place = f"graph.{step.name}.{inp.name}"
+                        self.ep.parameters[ref.name].constraints.append((place, inp.type))
         for name, param in self.ep.parameters.items():
             place = f"parameters.{name}"
             if param.declared:
                 self.check_default(param.type, param.default, place)
-                continue
-            for candidate in usage.get(name, []):
-                if param.default is MISSING or param.default is None or accepts(candidate, param.default):
-                    param.type = candidate
-                    break
             else:
-                if param.default is not MISSING:
-                    param.type = type_of_value(param.default)
+                for candidate in usage.get(name, []):
+                    if param.default is MISSING or param.default is None or accepts(candidate, param.default):
+                        param.type = candidate
+                        break
+                else:
+                    if param.default is not MISSING:
+                        param.type = type_of_value(param.default)
+            self.check_default_fits_inputs(param, place)
+
+    def check_default_fits_inputs(self, param: Parameter, place: str) -> None:
+        """A default must fit every input the parameter feeds (inputs of other types are
+        reported as incompatible by :meth:`check_binding`)."""
+        if param.default is MISSING or param.default is None or not accepts(param.type, param.default):
+            return
+        fitting = [(where, t) for where, t in param.constraints if compatible(param.type, t)]
+        try:
+            replace(param, constraints=fitting).check_constraints(param.checked_default())
+        except TypeMismatch as exc:
+            self.report(place, f"bad default: {exc}")
 
     def check_default(self, ptype: ParamType, default: Any, place: str) -> None:
         if default is MISSING or default is None:

@@ -3,11 +3,13 @@ Neural Networks")."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
-from dioptra_lab import task
-from lab_attacks.common import check_range, run_batched, targets_for
+from dioptra_lab import Bounds, task
+from lab_attacks.common import run_batched, targets_for
 from lab_data.dataset import ImageDataset
 
 
@@ -71,36 +73,31 @@ def cw_batch(
 def carlini_wagner(
     model: nn.Module,
     data: ImageDataset,
-    confidence: float = 0.0,
-    learning_rate: float = 0.1,
-    binary_search_steps: int = 6,
-    max_iter: int = 100,
-    initial_const: float = 0.1,
+    confidence: Annotated[float, Bounds(ge=0.0)] = 0.0,
+    learning_rate: Annotated[float, Bounds(gt=0.0)] = 0.1,
+    binary_search_steps: Annotated[int, Bounds(ge=1)] = 6,
+    max_iter: Annotated[int, Bounds(ge=1)] = 100,
+    initial_const: Annotated[float, Bounds(gt=0.0)] = 0.1,
     targeted: bool = False,
-    target_class: int | None = None,
-    batch_size: int = 128,
+    target_class: Annotated[int, Bounds(ge=0)] | None = None,
+    batch_size: Annotated[int, Bounds(ge=1)] = 128,
 ) -> ImageDataset:
     """Carlini–Wagner L2: the smallest L2 perturbation that changes the class, by optimization.
 
     Args:
         model: the classifier under attack (inputs in [0, 1]).
         data: the images to perturb; images never fooled are returned unchanged.
-        confidence: margin (in logits) the wrong class must win by.
-        learning_rate: Adam step size in tanh space. Carlini's 0.01 is meant for thousands of
+        confidence: margin (in logits) the wrong class must win by, >= 0.
+        learning_rate: Adam step size in tanh space, > 0. Carlini's 0.01 is meant for thousands of
             iterations; pixels at exactly 0 or 1 (most of a digit) start deep in tanh's flat
             tails, and 0.1 lets them move within max_iter=100.
-        binary_search_steps: rounds of the search for the trade-off constant.
-        max_iter: optimization steps per round.
-        initial_const: first trade-off constant between distance and misclassification.
+        binary_search_steps: rounds of the search for the trade-off constant (>= 1).
+        max_iter: optimization steps per round (>= 1).
+        initial_const: first trade-off constant between distance and misclassification (> 0).
         targeted: steer towards target_class.
-        target_class: class to reach when targeted.
-        batch_size: images per batch on the model's device.
+        target_class: class to reach when targeted (below the data's number of classes).
+        batch_size: images per batch on the model's device (>= 1).
     """
-    check_range("confidence", confidence, 0.0)
-    check_range("learning_rate", learning_rate, 1e-9)
-    check_range("binary_search_steps", binary_search_steps, 1)
-    check_range("max_iter", max_iter, 1)
-    check_range("initial_const", initial_const, 1e-9)
     labels = targets_for(data, targeted, target_class)
 
     def attack(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

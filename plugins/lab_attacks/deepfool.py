@@ -3,11 +3,13 @@ method to fool deep neural networks")."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
-from dioptra_lab import task
-from lab_attacks.common import check_range, run_batched
+from dioptra_lab import Bounds, task
+from lab_attacks.common import run_batched
 from lab_data.dataset import ImageDataset
 
 _TOL = 1e-7
@@ -52,19 +54,21 @@ def deepfool_batch(model: nn.Module, x: torch.Tensor, max_iter: int, overshoot: 
 
 @task
 def deepfool(
-    model: nn.Module, data: ImageDataset, max_iter: int = 100, overshoot: float = 0.02, batch_size: int = 128
+    model: nn.Module,
+    data: ImageDataset,
+    max_iter: Annotated[int, Bounds(ge=1)] = 100,
+    overshoot: Annotated[float, Bounds(ge=0.0)] = 0.02,
+    batch_size: Annotated[int, Bounds(ge=1)] = 128,
 ) -> ImageDataset:
     """DeepFool: iterate towards the closest linearized decision boundary (minimal L2).
 
     Args:
         model: the classifier under attack (must output logits).
         data: the images to perturb.
-        max_iter: steps at most.
-        overshoot: how far past the boundary the final perturbation goes (relative).
-        batch_size: images per batch on the model's device.
+        max_iter: steps at most (>= 1).
+        overshoot: how far past the boundary the final perturbation goes (relative, >= 0).
+        batch_size: images per batch on the model's device (>= 1).
     """
-    check_range("max_iter", max_iter, 1)
-    check_range("overshoot", overshoot, 0.0)
     return run_batched(
         model,
         data,

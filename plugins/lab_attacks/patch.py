@@ -3,14 +3,15 @@ make the model predict one class wherever it is pasted."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from dioptra_lab import task
+from dioptra_lab import Bounds, task
 from dioptra_lab.errors import DioptraLabError
-from lab_attacks.common import check_range
 from lab_data.dataset import ImageDataset
 from lab_models.device import model_device
 
@@ -25,7 +26,6 @@ def _paste(x: torch.Tensor, patch: torch.Tensor, rows: torch.Tensor, cols: torch
 
 
 def _size(data: ImageDataset, patch_fraction: float) -> int:
-    check_range("patch_fraction", patch_fraction, 0.01, 1.0)
     return max(1, round(data.shape[1] * patch_fraction))
 
 
@@ -33,27 +33,28 @@ def _size(data: ImageDataset, patch_fraction: float) -> int:
 def train_patch(
     model: nn.Module,
     data: ImageDataset,
-    target_class: int,
-    patch_fraction: float = 0.3,
-    steps: int = 200,
-    learning_rate: float = 0.1,
-    batch_size: int = 128,
-    seed: int = 0,
+    target_class: Annotated[int, Bounds(ge=0)],
+    patch_fraction: Annotated[float, Bounds(ge=0.01, le=1.0)] = 0.3,
+    steps: Annotated[int, Bounds(ge=1)] = 200,
+    learning_rate: Annotated[float, Bounds(gt=0.0)] = 0.1,
+    batch_size: Annotated[int, Bounds(ge=1)] = 128,
+    seed: Annotated[int, Bounds(ge=0)] = 0,
 ) -> np.ndarray:
     """Train an adversarial patch that makes the model predict target_class at random places.
 
     Args:
         model: the classifier under attack.
         data: images the patch is trained on.
-        target_class: class the patch pushes the model to.
-        patch_fraction: side of the square patch as a share of the image side.
-        steps: optimization steps.
-        learning_rate: Adam step size.
-        batch_size: images per step.
+        target_class: class the patch pushes the model to (below the data's number of classes).
+        patch_fraction: side of the square patch as a share of the image side, in [0.01, 1].
+        steps: optimization steps (>= 1).
+        learning_rate: Adam step size (> 0).
+        batch_size: images per step (>= 1).
         seed: seed of the initial patch, the batches and the places.
     """
-    check_range("target_class", target_class, 0, data.num_classes - 1)
-    check_range("steps", steps, 1)
+    # the bound depends on the data, so it cannot be declared in the annotation
+    if not 0 <= target_class < data.num_classes:
+        raise DioptraLabError(f"target_class must be in [0, {data.num_classes - 1}], got {target_class}")
     size = _size(data, patch_fraction)
     device = model_device(model)
     gen = torch.Generator().manual_seed(seed)
@@ -77,7 +78,9 @@ def train_patch(
 
 
 @task
-def apply_patch(data: ImageDataset, patch: np.ndarray, seed: int = 0) -> ImageDataset:
+def apply_patch(
+    data: ImageDataset, patch: np.ndarray, seed: Annotated[int, Bounds(ge=0)] = 0
+) -> ImageDataset:
     """Paste a patch onto every image at a random place (true labels are kept).
 
     Args:

@@ -3,13 +3,14 @@ to Adversarial Attacks")."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
-from dioptra_lab import task
-from lab_attacks.common import check_range, flat_norm, loss_gradient, project, run_batched, targets_for
+from dioptra_lab import Bounds, task
+from dioptra_lab.errors import DioptraLabError
+from lab_attacks.common import flat_norm, loss_gradient, project, run_batched, targets_for
 from lab_data.dataset import ImageDataset
 
 
@@ -65,36 +66,36 @@ def pgd_batch(
 def pgd(
     model: nn.Module,
     data: ImageDataset,
-    eps: float = 0.1,
-    eps_step: float = 0.01,
-    steps: int = 20,
+    eps: Annotated[float, Bounds(ge=0.0)] = 0.1,
+    eps_step: Annotated[float, Bounds(ge=0.0)] = 0.01,
+    steps: Annotated[int, Bounds(ge=1)] = 20,
     norm: Literal["inf", "2"] = "inf",
     random_start: bool = False,
     targeted: bool = False,
-    target_class: int | None = None,
+    target_class: Annotated[int, Bounds(ge=0)] | None = None,
     early_stop: bool = False,
-    seed: int = 0,
-    batch_size: int = 256,
+    seed: Annotated[int, Bounds(ge=0)] = 0,
+    batch_size: Annotated[int, Bounds(ge=1)] = 256,
 ) -> ImageDataset:
     """Projected Gradient Descent (L∞ or L2): iterated gradient steps projected onto the eps-ball.
 
     Args:
         model: the classifier under attack (inputs in [0, 1]).
         data: the images to perturb.
-        eps: radius of the ball (L∞: in [0, 1]).
-        eps_step: size of each step.
-        steps: number of steps.
+        eps: radius of the ball, >= 0 (L∞: in [0, 1]).
+        eps_step: size of each step, >= 0.
+        steps: number of steps, >= 1.
         norm: inf or 2.
         random_start: start from a random point in the ball.
         targeted: steer towards target_class.
-        target_class: class to reach when targeted.
+        target_class: class to reach when targeted (below the data's number of classes).
         early_stop: stop moving an image once the attack succeeds on it.
         seed: seed of the random start.
-        batch_size: images per batch on the model's device.
+        batch_size: images per batch on the model's device (>= 1).
     """
-    check_range("eps", eps, 0.0, 1.0 if norm == "inf" else None)
-    check_range("eps_step", eps_step, 0.0)
-    check_range("steps", steps, 1)
+    # the upper bound depends on the norm, so it cannot be declared in the annotation
+    if norm == "inf" and eps > 1.0:
+        raise DioptraLabError(f"eps must be in [0.0, 1.0] for norm 'inf', got {eps}")
     labels = targets_for(data, targeted, target_class)
     generator = torch.Generator().manual_seed(seed)
 

@@ -16,11 +16,13 @@ from lab_data.dataset import ImageDataset
 
 
 @task
-def load_digits(n_samples: int | None = None, seed: int = 0) -> ImageDataset:
+def load_digits(
+    n_samples: Annotated[int, Bounds(ge=1)] | None = None, seed: Annotated[int, Bounds(ge=0)] = 0
+) -> ImageDataset:
     """Load scikit-learn's 8×8 handwritten digits (1,797 images; works offline).
 
     Args:
-        n_samples: keep a random subset of this many images (all when empty).
+        n_samples: keep a random subset of this many images, >= 1 (all when empty).
         seed: seed of the subset.
     """
     from sklearn.datasets import load_digits as sk_digits
@@ -56,14 +58,17 @@ def read_idx(data: bytes) -> np.ndarray:
 
 @task
 def load_mnist(
-    path: str, split: Literal["train", "test"] = "train", n_samples: int | None = None, seed: int = 0
+    path: str,
+    split: Literal["train", "test"] = "train",
+    n_samples: Annotated[int, Bounds(ge=1)] | None = None,
+    seed: Annotated[int, Bounds(ge=0)] = 0,
 ) -> ImageDataset:
     """Load MNIST (or Fashion-MNIST) from a folder of IDX files.
 
     Args:
         path: folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-… (optionally .gz).
         split: train or test files.
-        n_samples: keep a random subset of this many images.
+        n_samples: keep a random subset of this many images (>= 1; all when empty).
         seed: seed of the subset.
     """
     folder = Path(path)
@@ -76,14 +81,17 @@ def load_mnist(
 
 @task
 def load_cifar10(
-    path: str, split: Literal["train", "test"] = "train", n_samples: int | None = None, seed: int = 0
+    path: str,
+    split: Literal["train", "test"] = "train",
+    n_samples: Annotated[int, Bounds(ge=1)] | None = None,
+    seed: Annotated[int, Bounds(ge=0)] = 0,
 ) -> ImageDataset:
     """Load CIFAR-10 from its python-batches folder (data_batch_1…5, test_batch).
 
     Args:
         path: the cifar-10-batches-py folder.
         split: train (data_batch_*) or test (test_batch).
-        n_samples: keep a random subset of this many images.
+        n_samples: keep a random subset of this many images (>= 1; all when empty).
         seed: seed of the subset.
     """
     folder = Path(path)
@@ -109,12 +117,14 @@ def load_cifar10(
 
 
 @task
-def load_image_folder(path: str, size: int = 32, grayscale: bool = False) -> ImageDataset:
+def load_image_folder(
+    path: str, size: Annotated[int, Bounds(ge=1)] = 32, grayscale: bool = False
+) -> ImageDataset:
     """Load images from a folder with one subfolder per class (PNG, JPEG, …).
 
     Args:
         path: the folder; each subfolder's name is a class.
-        size: images are resized to size×size.
+        size: images are resized to size×size (>= 1).
         grayscale: load one channel instead of three.
     """
     from PIL import Image
@@ -154,8 +164,16 @@ def _subset(data: ImageDataset, n: int | None, seed: int) -> ImageDataset:
 
 
 @task
-def subset(data: ImageDataset, n_samples: int, seed: int = 0) -> ImageDataset:
-    """Keep a random subset of a data set."""
+def subset(
+    data: ImageDataset, n_samples: Annotated[int, Bounds(ge=1)], seed: Annotated[int, Bounds(ge=0)] = 0
+) -> ImageDataset:
+    """Keep a random subset of a data set.
+
+    Args:
+        data: the data set.
+        n_samples: how many images to keep, >= 1 (all of them when there are fewer).
+        seed: seed of the choice.
+    """
     return _subset(data, n_samples, seed)
 
 
@@ -166,13 +184,15 @@ class Split(NamedTuple):
 
 @task
 def train_test_split(
-    data: ImageDataset, test_fraction: Annotated[float, Bounds(gt=0, lt=1)] = 0.25, seed: int = 0
+    data: ImageDataset,
+    test_fraction: Annotated[float, Bounds(gt=0.0, lt=1.0)] = 0.25,
+    seed: Annotated[int, Bounds(ge=0)] = 0,
 ) -> Split:
     """Split a data set into train and test parts, stratified by class, with a seed.
 
     Args:
         data: the data set.
-        test_fraction: share of each class that goes to the test part.
+        test_fraction: share of each class that goes to the test part, in (0, 1).
         seed: seed of the shuffle.
     """
     rng = np.random.default_rng(seed)
@@ -189,8 +209,18 @@ def train_test_split(
 
 
 @task
-def normalize(data: ImageDataset, low: float = 0.0, high: float = 1.0) -> ImageDataset:
-    """Rescale pixel values linearly to [low, high] (attacks and defenses expect [0, 1])."""
+def normalize(
+    data: ImageDataset,
+    low: Annotated[float, Bounds(ge=0.0, le=1.0)] = 0.0,
+    high: Annotated[float, Bounds(ge=0.0, le=1.0)] = 1.0,
+) -> ImageDataset:
+    """Rescale pixel values linearly to [low, high] (attacks and defenses expect [0, 1]).
+
+    Args:
+        data: the data set.
+        low: the value the darkest pixel gets, in [0, 1].
+        high: the value the brightest pixel gets, in [0, 1].
+    """
     x = data.x
     span = float(x.max() - x.min()) or 1.0
     scaled = (x - x.min()) / span * (high - low) + low

@@ -20,13 +20,13 @@ def adversarial_training(
     data: ImageDataset,
     kind: Literal["cnn", "mlp"] = "cnn",
     epochs: Annotated[int, Bounds(ge=1)] = 5,
-    eps: Annotated[float, Bounds(ge=0, le=1)] = 0.1,
-    eps_step: float = 0.025,
+    eps: Annotated[float, Bounds(ge=0.0, le=1.0)] = 0.1,
+    eps_step: Annotated[float, Bounds(ge=0.0, le=1.0)] = 0.025,
     steps: Annotated[int, Bounds(ge=1)] = 7,
-    ratio: Annotated[float, Bounds(ge=0, le=1)] = 1.0,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    seed: int = 0,
+    ratio: Annotated[float, Bounds(ge=0.0, le=1.0)] = 1.0,
+    batch_size: Annotated[int, Bounds(ge=1)] = 64,
+    learning_rate: Annotated[float, Bounds(gt=0.0)] = 1e-3,
+    seed: Annotated[int, Bounds(ge=0)] = 0,
     device: str = "auto",
 ) -> nn.Module:
     """Train a classifier on PGD examples made against itself at every step (cached).
@@ -34,13 +34,13 @@ def adversarial_training(
     Args:
         data: training data.
         kind: cnn or mlp.
-        epochs: passes over the data.
-        eps: L∞ radius of the training attack.
-        eps_step: step of the training attack.
-        steps: steps of the training attack.
-        ratio: share of each batch replaced by adversarial examples.
-        batch_size: images per step.
-        learning_rate: Adam step size.
+        epochs: passes over the data (>= 1).
+        eps: L∞ radius of the training attack, in [0, 1].
+        eps_step: L∞ step of the training attack, in [0, 1].
+        steps: steps of the training attack (>= 1).
+        ratio: share of each batch replaced by adversarial examples, in [0, 1].
+        batch_size: images per step (>= 1).
+        learning_rate: Adam step size (> 0).
         seed: seed of weights, shuffling and random starts.
         device: auto (CUDA when present), cpu or cuda[:N].
     """

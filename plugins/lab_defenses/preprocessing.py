@@ -42,7 +42,7 @@ def spatial_smoothing(data: ImageDataset, window: Annotated[int, Bounds(ge=1, le
 
     Args:
         data: images in [0, 1].
-        window: side of the square median window.
+        window: side of the square median window, 1 to 9.
     """
     from scipy.ndimage import median_filter
 
@@ -56,7 +56,7 @@ def feature_squeezing(data: ImageDataset, bit_depth: Annotated[int, Bounds(ge=1,
 
     Args:
         data: images in [0, 1].
-        bit_depth: bits per channel kept.
+        bit_depth: bits per channel kept, 1 to 8.
     """
     levels = 2**bit_depth - 1
     return _same(data, np.round(data.x * levels) / levels, f"bits{bit_depth}")
@@ -64,13 +64,16 @@ def feature_squeezing(data: ImageDataset, bit_depth: Annotated[int, Bounds(ge=1,
 
 @task
 def gaussian_noise(
-    data: ImageDataset, sigma: Annotated[float, Bounds(ge=0, le=1)] = 0.1, augment: bool = True, seed: int = 0
+    data: ImageDataset,
+    sigma: Annotated[float, Bounds(ge=0.0, le=1.0)] = 0.1,
+    augment: bool = True,
+    seed: Annotated[int, Bounds(ge=0)] = 0,
 ) -> ImageDataset:
     """Gaussian noise augmentation (Zantedeschi et al., 2017): add noisy copies (or noise in place).
 
     Args:
         data: images in [0, 1].
-        sigma: standard deviation of the noise.
+        sigma: standard deviation of the noise, in [0, 1].
         augment: keep the originals and append noisy copies (training); else replace (inference).
         seed: seed of the noise.
     """

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from torch import nn
 
-from dioptra_lab import log_metrics, task
+from dioptra_lab import Bounds, log_metrics, task
 from lab_attacks.fgsm import fgsm
 from lab_attacks.pgd import pgd
 from lab_data.dataset import ImageDataset
@@ -17,11 +17,11 @@ from lab_metrics.tasks import _accuracy
 def soundness_checks(
     model: nn.Module,
     data: ImageDataset,
-    eps_values: list[float] | None = None,
-    large_eps: float = 1.0,
-    few_steps: int = 5,
-    many_steps: int = 40,
-    tolerance: float = 0.02,
+    eps_values: list[Annotated[float, Bounds(ge=0.0, le=1.0)]] | None = None,
+    large_eps: Annotated[float, Bounds(gt=0.0, le=1.0)] = 1.0,
+    few_steps: Annotated[int, Bounds(ge=1)] = 5,
+    many_steps: Annotated[int, Bounds(ge=1)] = 40,
+    tolerance: Annotated[float, Bounds(ge=0.0, le=1.0)] = 0.02,
 ) -> dict[str, Any]:
     """Run the soundness checks of an attack evaluation on a model (logged as soundness_<check>).
 
@@ -31,11 +31,11 @@ def soundness_checks(
     Args:
         model: the classifier.
         data: evaluation images.
-        eps_values: increasing ε values for the monotonicity check.
-        large_eps: the "very large" ε.
-        few_steps: PGD steps of the weaker attack.
-        many_steps: PGD steps of the stronger attack.
-        tolerance: accuracy slack allowed for noise.
+        eps_values: L∞ ε values for the monotonicity check, each in [0, 1] (sorted first).
+        large_eps: the "very large" L∞ ε, in (0, 1].
+        few_steps: PGD steps of the weaker attack (>= 1).
+        many_steps: PGD steps of the stronger attack (>= 1).
+        tolerance: accuracy slack allowed for noise, in [0, 1].
     """
     eps_values = sorted(eps_values or [0.0, 0.05, 0.1, 0.2, 0.3])
     clean = _accuracy(model, data)

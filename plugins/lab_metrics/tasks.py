@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 from torch import nn
 
-from dioptra_lab import log_metric, log_metrics, task
+from dioptra_lab import Bounds, log_metric, log_metrics, task
 from dioptra_lab.errors import DioptraLabError
 from lab_data.dataset import ImageDataset
 from lab_models.tasks import predict_labels
@@ -49,7 +51,10 @@ def success_rate(
 
 @task
 def attack_success_rate(
-    model: nn.Module, clean: ImageDataset, adversarial: ImageDataset, target_class: int | None = None
+    model: nn.Module,
+    clean: ImageDataset,
+    adversarial: ImageDataset,
+    target_class: Annotated[int, Bounds(ge=0)] | None = None,
 ) -> float:
     """Share of attacks that worked (logged as attack_success_rate).
 

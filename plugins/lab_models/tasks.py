@@ -17,7 +17,9 @@ from lab_models.nets import MLP, SmallCNN
 
 
 @task
-def build_model(data: ImageDataset, kind: Literal["cnn", "mlp"] = "cnn", seed: int = 0) -> nn.Module:
+def build_model(
+    data: ImageDataset, kind: Literal["cnn", "mlp"] = "cnn", seed: Annotated[int, Bounds(ge=0)] = 0
+) -> nn.Module:
     """Build an untrained classifier shaped for a data set (small CNN or MLP).
 
     Args:
@@ -52,9 +54,9 @@ def train_model(
     kind: Literal["cnn", "mlp"] = "cnn",
     epochs: Annotated[int, Bounds(ge=1, le=1000)] = 5,
     batch_size: Annotated[int, Bounds(ge=1)] = 64,
-    learning_rate: Annotated[float, Bounds(gt=0)] = 1e-3,
+    learning_rate: Annotated[float, Bounds(gt=0.0)] = 1e-3,
     optimizer: Literal["adam", "sgd"] = "adam",
-    seed: int = 0,
+    seed: Annotated[int, Bounds(ge=0)] = 0,
     device: str = "auto",
 ) -> nn.Module:
     """Train a classifier on a data set (cached: same data, settings and code are not retrained).
@@ -62,9 +64,9 @@ def train_model(
     Args:
         data: training data.
         kind: cnn or mlp.
-        epochs: passes over the data.
-        batch_size: images per step.
-        learning_rate: optimizer step size.
+        epochs: passes over the data, 1 to 1000.
+        batch_size: images per step (>= 1).
+        learning_rate: optimizer step size (> 0).
         optimizer: adam or sgd (with momentum 0.9).
         seed: seed of the weights and the shuffling.
         device: auto (CUDA when present), cpu or cuda[:N].

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 from matplotlib.figure import Figure
 from torch import nn
 
-from dioptra_lab import log_figure, task
+from dioptra_lab import Bounds, log_figure, task
 from dioptra_lab.errors import DioptraLabError
 from dioptra_lab.plots import robustness_figure
 from lab_data.dataset import ImageDataset
@@ -24,8 +26,18 @@ def curve_figure(eps: list[float], accuracy: list[float], title: str = "Robustne
 
 
 @task
-def robustness_curve(eps: list[float], accuracy: list[float], name: str = "robustness_curve") -> Figure:
-    """Plot accuracy against ε (logged as figures/<name>.png)."""
+def robustness_curve(
+    eps: list[Annotated[float, Bounds(ge=0.0)]],
+    accuracy: list[Annotated[float, Bounds(ge=0.0, le=1.0)]],
+    name: str = "robustness_curve",
+) -> Figure:
+    """Plot accuracy against ε (logged as figures/<name>.png).
+
+    Args:
+        eps: the ε values (>= 0), one per accuracy.
+        accuracy: the accuracies, each in [0, 1].
+        name: the figure's name in the run.
+    """
     fig = curve_figure(eps, accuracy)
     log_figure(fig, name)
     return fig
@@ -43,23 +55,24 @@ def sweep_robustness_curve(
         param: the swept parameter (x axis).
         metric: the metric on the y axis.
     """
-    from dioptra_lab.tracking.results import experiment_runs
+    from dioptra_lab.models import JobStatus
+    from dioptra_lab.tracking.results import experiment_results
 
     rows = [
         r
-        for r in experiment_runs(experiment)
-        if r["status"] == "FINISHED"
-        and (not sweep_id or r["sweep"] == sweep_id)
-        and param in r["params"]
-        and metric in r["metrics"]
+        for r in experiment_results(experiment).runs
+        if r.status == JobStatus.FINISHED
+        and (not sweep_id or r.sweep == sweep_id)
+        and param in r.params
+        and metric in r.metrics
     ]
     if not rows:
         raise DioptraLabError(
             f"no finished runs in {experiment!r} with param {param!r} and metric {metric!r}"
         )
     fig = curve_figure(
-        [float(r["params"][param]) for r in rows],
-        [r["metrics"][metric] for r in rows],
+        [float(r.params[param]) for r in rows],
+        [r.metrics[metric] for r in rows],
         f"{metric} against {param}",
     )
     log_figure(fig, f"robustness_{param}")
@@ -71,10 +84,18 @@ def adversarial_examples(
     model: nn.Module,
     clean: ImageDataset,
     adversarial: ImageDataset,
-    count: int = 8,
+    count: Annotated[int, Bounds(ge=1)] = 8,
     name: str = "adversarial_examples",
 ) -> Figure:
-    """A grid of clean, adversarial and perturbation images with the model's predictions."""
+    """A grid of clean, adversarial and perturbation images with the model's predictions.
+
+    Args:
+        model: the classifier.
+        clean: the original images.
+        adversarial: the same images, perturbed (same order).
+        count: how many images to show (>= 1; at most the data's size).
+        name: the figure's name in the run.
+    """
     n = min(count, len(clean))
     if n == 0:
         raise DioptraLabError("no images to show")

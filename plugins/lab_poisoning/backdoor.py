@@ -35,20 +35,21 @@ class Poisoned(NamedTuple):
 @task
 def backdoor_poison(
     data: ImageDataset,
-    target_class: int,
-    rate: Annotated[float, Bounds(ge=0, le=1)] = 0.1,
-    trigger_size: int = 3,
-    seed: int = 0,
+    target_class: Annotated[int, Bounds(ge=0)],
+    rate: Annotated[float, Bounds(ge=0.0, le=1.0)] = 0.1,
+    trigger_size: Annotated[int, Bounds(ge=1)] = 3,
+    seed: Annotated[int, Bounds(ge=0)] = 0,
 ) -> Poisoned:
     """Stamp a trigger on a share of the training images and relabel them as target_class.
 
     Args:
         data: the training set.
-        target_class: the class the backdoor switches to.
-        rate: share of the non-target images poisoned.
-        trigger_size: side of the checkerboard trigger, in pixels.
+        target_class: the class the backdoor switches to (below the data's number of classes).
+        rate: share of the non-target images poisoned, in [0, 1].
+        trigger_size: side of the checkerboard trigger, in pixels (1 to the image's side).
         seed: seed of the choice of images.
     """
+    # the bounds that depend on the data cannot be declared in the annotations
     if not 0 <= target_class < data.num_classes:
         raise DioptraLabError(f"target_class must be in [0, {data.num_classes - 1}], got {target_class}")
     size = _size(data, trigger_size)
@@ -62,16 +63,29 @@ def backdoor_poison(
 
 
 @task
-def add_trigger(data: ImageDataset, trigger_size: int = 3) -> ImageDataset:
-    """Stamp the trigger on every image (true labels kept, same order)."""
+def add_trigger(data: ImageDataset, trigger_size: Annotated[int, Bounds(ge=1)] = 3) -> ImageDataset:
+    """Stamp the trigger on every image (true labels kept, same order).
+
+    Args:
+        data: the images.
+        trigger_size: side of the checkerboard trigger, in pixels (1 to the image's side).
+    """
     return ImageDataset(
         stamp(data.x, _size(data, trigger_size)), data.y, list(data.classes), f"{data.name}-triggered"
     )
 
 
 @task
-def backdoor_success_rate(model: nn.Module, triggered: ImageDataset, target_class: int) -> float:
-    """Share of triggered other-class images classified as the target (logged as backdoor_success_rate)."""
+def backdoor_success_rate(
+    model: nn.Module, triggered: ImageDataset, target_class: Annotated[int, Bounds(ge=0)]
+) -> float:
+    """Share of triggered other-class images classified as the target (logged as backdoor_success_rate).
+
+    Args:
+        model: the (possibly backdoored) classifier.
+        triggered: images with the trigger stamped on (see add_trigger).
+        target_class: the class the backdoor switches to.
+    """
     keep = triggered.y != target_class
     if not keep.any():
         raise DioptraLabError("no triggered images outside the target class to measure")

@@ -141,20 +141,53 @@ def test_pgd_options(lab: Lab) -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda a, lab: a.fgsm(lab.model, lab.test, eps=1.5), r"eps must be in \[0.0, 1.0\], got 1.5"),
-        (lambda a, lab: a.pgd(lab.model, lab.test, steps=0), "steps must be in >= 1, got 0"),
+        (
+            lambda a, lab: a.pgd(lab.model, lab.test, eps=1.5),
+            r"eps must be in \[0.0, 1.0\] for norm 'inf', got 1.5",
+        ),
         (lambda a, lab: a.fgsm(lab.model, lab.test, targeted=True), "targeted attacks need target_class"),
         (
             lambda a, lab: a.fgsm(lab.model, lab.test, targeted=True, target_class=12),
-            "target_class must be in",
+            r"target_class must be in \[0, 9\], got 12",
         ),
-        (lambda a, lab: a.carlini_wagner(lab.model, lab.test, max_iter=0), "max_iter must be in >= 1"),
-        (lambda a, lab: a.deepfool(lab.model, lab.test, overshoot=-1.0), "overshoot must be in >= 0.0"),
+        (
+            lambda a, lab: a.carlini_wagner(lab.model, lab.test, targeted=True, target_class=10),
+            r"target_class must be in \[0, 9\], got 10",
+        ),
     ],
 )
 def test_parameters_checked_with_range(lab: Lab, call, message: str) -> None:  # noqa: ANN001
+    """Ranges that depend on the data or on another argument are checked in the task."""
     with pytest.raises(DioptraLabError, match=message):
         call(lab.attacks, lab)
+
+
+@pytest.mark.parametrize(
+    ("task", "value", "message"),
+    [
+        ("fgsm", {"eps": 1.5}, r"parameter 'eps': expected a float >= 0(\.0)? and <= 1(\.0)?, got 1\.5"),
+        ("pgd", {"steps": 0}, r"parameter 'steps': expected an integer >= 1, got 0"),
+        ("carlini_wagner", {"max_iter": 0}, r"parameter 'max_iter': expected an integer >= 1, got 0"),
+        ("deepfool", {"overshoot": -1.0}, r"parameter 'overshoot': expected a float >= 0(\.0)?, got -1\.0"),
+    ],
+)
+def test_declared_ranges_refused_before_running(
+    builtin_registry: object, task: str, value: dict[str, float], message: str
+) -> None:
+    """Static ranges are declared in the annotations: an entry point refuses them at submit."""
+    from dioptra_lab.entrypoints import load_entrypoint_text
+    from dioptra_lab.errors import ParameterError
+
+    ((name, bad),) = value.items()
+    text = (
+        f"parameters: [{name}]\n"
+        "graph:\n"
+        "  attack:\n"
+        f"    {task}: {{model: 'runs:/0/model', data: 'runs:/0/data', {name}: ${name}}}\n"
+    )
+    ep = load_entrypoint_text(text, builtin_registry).validate()  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=message):
+        ep.coerce({name: bad})
 
 
 def test_patch_makes_target_class_win(lab: Lab) -> None:

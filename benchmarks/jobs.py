@@ -48,9 +48,9 @@ def through_queue(path: Path, params: dict[str, object]) -> tuple[float, float]:
 
 def plain_papermill(path: Path, params: dict[str, object], tmp: Path) -> float:
     from dioptra_lab.entrypoints import load_entrypoint
-    from dioptra_lab.entrypoints.compile import write_notebook
+    from dioptra_lab.entrypoints.compile import compile_entrypoint, write_notebook
 
-    notebook = write_notebook(load_entrypoint(path).compile(), tmp / f"{path.stem}.ipynb")
+    notebook = write_notebook(compile_entrypoint(load_entrypoint(path)), tmp / f"{path.stem}.ipynb")
     args = [str(BIN / "papermill"), str(notebook), str(tmp / "out.ipynb"), "--no-progress-bar"]
     for key, value in params.items():
         args += ["-p", key, str(value)]

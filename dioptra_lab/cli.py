@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dioptra_lab import cli_jobs, cli_stack
 from dioptra_lab.cli_common import err, parse_assignments, table
-from dioptra_lab.cli_jobs import add_commands
 from dioptra_lab.errors import DioptraLabError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -37,26 +37,24 @@ def print_run_results(results: dict[str, Any]) -> None:
 
 # -- entry point commands ------------------------------------------------------------
 def cmd_validate(args: argparse.Namespace) -> int:
-    from dioptra_lab.entrypoints import load_entrypoint
+    from dioptra_lab.api import validate
 
-    ep = load_entrypoint(args.file).validate()
+    info = validate(args.file)
     print(
-        f"{args.file}: valid {ep.kind} entry point '{ep.name}' "
-        f"({len(ep.parameters)} parameters, {len(ep.steps)} steps)"
+        f"{args.file}: valid {info.kind} entry point '{info.name}' "
+        f"({len(info.parameters)} parameters, {len(info.steps)} steps)"
     )
-    for p in ep.parameters.values():
+    for p in info.parameters:
         default = "required" if p.required else f"default {p.default!r}"
         print(f"  {p.name}: {p.type} ({default})")
     return 0
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from dioptra_lab.entrypoints import load_entrypoint
-    from dioptra_lab.entrypoints.compile import write_notebook
+    from dioptra_lab.api import compile as compile_entrypoint
 
-    ep = load_entrypoint(args.file)
-    path = write_notebook(ep.compile(), args.output)
-    print(f"compiled {args.file} -> {path}")
+    compile_entrypoint(args.file, args.output)
+    print(f"compiled {args.file} -> {args.output}")
     return 0
 
 
@@ -98,7 +96,8 @@ DEMO_COLUMNS = [
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from dioptra_lab.cli_jobs import print_connection_help, results_rows, wait_and_report
+    from dioptra_lab.cli_jobs import results_rows, wait_and_report
+    from dioptra_lab.cli_stack import print_connection_help
     from dioptra_lab.jobs import submit_sweep
     from dioptra_lab.stack import Stack
 
@@ -145,44 +144,35 @@ def save_demo_curve(headers: list[str], rows: list[list[object]], home: Path) ->
 
 # -- plugins -------------------------------------------------------------------------
 def cmd_plugins_list(args: argparse.Namespace) -> int:
+    from dioptra_lab.api import broken_plugins, list_tasks
     from dioptra_lab.plugins import get_registry
 
-    registry = get_registry()
-    rows = [[t.name, t.qualname, t.description] for t in registry.list_tasks()]
+    rows = [[t.name, t.qualname, t.description] for t in list_tasks()]
     print(table(rows, ["task", "qualified name", "description"]) if rows else "no tasks found")
-    print(f"\nplugin path: {', '.join(str(p) for p in registry.plugin_path) or '(none)'}")
-    if registry.broken:
+    print(f"\nplugin path: {', '.join(str(p) for p in get_registry().plugin_path) or '(none)'}")
+    broken = broken_plugins()
+    if broken:
         print("\nbroken plugins (their tasks are unavailable):")
-        for broken in registry.broken:
-            print(f"  {broken.module} ({broken.location}): {broken.reason}")
+        for plugin in broken:
+            print(f"  {plugin.module} ({plugin.location}): {plugin.reason}")
     return 0
 
 
 def cmd_plugins_show(args: argparse.Namespace) -> int:
-    from dioptra_lab.plugins import get_registry
+    from dioptra_lab.api import task_info
 
-    spec = get_registry().get(args.task)
-    print(f"{spec.name}  ({spec.qualname})")
-    print(f"\n{spec.doc or '(no docstring)'}\n")
-    rows = []
-    for inp in spec.inputs:
-        info = inp.describe()
-        default = "required" if inp.required else repr(info.get("default"))
-        rows.append([inp.name, str(inp.type), default, inp.description])
+    info = task_info(args.task)
+    print(f"{info.name}  ({info.qualname})")
+    print(f"\n{info.doc or '(no docstring)'}\n")
+    rows = [
+        [i.name, i.type, "required" if i.required else repr(i.default), i.description] for i in info.inputs
+    ]
     print(table(rows, ["input", "type", "default", "description"]) if rows else "inputs: none")
-    outs = ", ".join(f"{o.name}: {o.type}" for o in spec.outputs) or "none"
-    print(f"\noutputs: {outs}" + ("  (unpacked from the returned tuple)" if spec.unpack else ""))
-    extras = [f"retries={spec.retries}"] + (["cached"] if spec.cache else [])
+    outs = ", ".join(f"{o.name}: {o.type}" for o in info.outputs) or "none"
+    unpacked = len(info.outputs) > 1
+    print(f"\noutputs: {outs}" + ("  (unpacked from the returned tuple)" if unpacked else ""))
+    extras = [f"retries={info.retries}"] + (["cached"] if info.cache else [])
     print("options: " + ", ".join(extras))
-    return 0
-
-
-# -- stack ---------------------------------------------------------------------------
-def cmd_down(args: argparse.Namespace) -> int:
-    from dioptra_lab.stack import Stack
-
-    stopped = Stack().down(announce=err)
-    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     return 0
 
 
@@ -220,10 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="a parameter value")
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("down", help="stop every service the stack started")
-    p.set_defaults(func=cmd_down)
-    add_commands(sub)
+    cli_stack.add_commands(sub)
+    cli_jobs.add_commands(sub)
     return parser
 
 

@@ -24,6 +24,11 @@ def parse_assignments(pairs: Sequence[str] | None, flag: str = "-p") -> dict[str
     return values
 
 
+def split_names(value: str | None) -> list[str]:
+    """``"cpu, gpu"`` → ``["cpu", "gpu"]``; empty names are dropped."""
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
     """A plain text table with aligned columns."""
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]

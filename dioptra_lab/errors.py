@@ -7,6 +7,10 @@ prints them without a traceback and exits non-zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dioptra_lab.models import Failure
 
 
 class DioptraLabError(Exception):
@@ -59,6 +63,10 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.place}: {self.message}" if self.place else self.message
 
+    def to_json(self) -> dict[str, str]:
+        """``{"message": …, "place": …}``, as the REST API and the widgets show it."""
+        return {"message": self.message, "place": self.place}
+
 
 class EntryPointError(DioptraLabError):
     """An entry point cannot be loaded or is invalid; `problems` lists every problem."""
@@ -84,12 +92,13 @@ class StepFailedError(DioptraLabError):
 
 
 class ExecutionError(DioptraLabError):
-    """A notebook failed while Papermill executed it."""
+    """A notebook failed while Papermill executed it; ``failure`` says where and why."""
 
-    def __init__(self, message: str, *, step: str | None = None, ename: str = "", evalue: str = "") -> None:
-        self.step = step
-        self.ename = ename
-        self.evalue = evalue
+    def __init__(self, message: str, failure: Failure) -> None:
+        self.failure = failure
+        self.step = failure.step
+        self.ename = failure.exception
+        self.evalue = failure.message
         super().__init__(message)
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dioptra_lab.engine.results import RESULTS_MIME, RunResult, StepRecord, read_results
+from dioptra_lab.engine.results import (
+    FAILURE_MIME,
+    RESULTS_MIME,
+    FailureReport,
+    RunResult,
+    StepRecord,
+    read_failure,
+    read_results,
+)
+from dioptra_lab.errors import StepFailedError
+from dioptra_lab.models import Failure
 
 ENTRYPOINT_ENV = "DIOPTRA_LAB_ENTRYPOINT"
 
@@ -39,7 +49,30 @@ def run_compiled(
     if plugin_path and not os.environ.get(PLUGIN_PATH_ENV):
         set_registry(Registry([Path(p) for p in plugin_path]))
     ep = load_entrypoint_text(spec, get_registry(), name=name, source=name)
-    return run_entrypoint(ep, parameters, lenient=True)
+    try:
+        return run_entrypoint(ep, parameters, lenient=True)
+    except StepFailedError as exc:
+        failure = Failure(f"step {exc.step} failed", exc.ename, exc.evalue, step=exc.step, task=exc.task)
+        _display(FailureReport(failure))
+        raise
 
 
-__all__ = ["RESULTS_MIME", "RunResult", "StepRecord", "read_results", "run_compiled", "run_entrypoint"]
+def _display(obj: Any) -> None:
+    """Show ``obj`` as a cell output when running in a kernel (the runner reads it back)."""
+    from IPython import get_ipython
+    from IPython.display import display
+
+    if get_ipython() is not None:
+        display(obj)
+
+
+__all__ = [
+    "FAILURE_MIME",
+    "RESULTS_MIME",
+    "RunResult",
+    "StepRecord",
+    "read_failure",
+    "read_results",
+    "run_compiled",
+    "run_entrypoint",
+]

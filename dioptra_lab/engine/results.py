@@ -12,7 +12,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from dioptra_lab.models import Failure
+
 RESULTS_MIME = "application/vnd.dioptra-lab.results+json"
+FAILURE_MIME = "application/vnd.dioptra-lab.failure+json"
 _MAX_ITEMS = 100
 
 
@@ -187,4 +190,35 @@ def read_results(nb: Any) -> dict[str, Any] | None:
             data = output.get("data", {})
             if RESULTS_MIME in data:
                 return dict(data[RESULTS_MIME])
+    return None
+
+
+class FailureReport:
+    """Notebook display of a failed run; carries the failure as data for the runner."""
+
+    def __init__(self, failure: Failure) -> None:
+        self.failure = failure
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/plain": str(self.failure), FAILURE_MIME: self.failure.to_json()}
+
+    def __repr__(self) -> str:
+        return str(self.failure)
+
+
+def read_failure(nb: Any) -> Failure | None:
+    """The failure recorded in an executed compiled notebook, or ``None``."""
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            found = output.get("data", {}).get(FAILURE_MIME)
+            if found:
+                cell_number = found.get("cell")
+                return Failure(
+                    reason=str(found.get("reason", "")),
+                    exception=str(found.get("exception", "")),
+                    message=str(found.get("message", "")),
+                    step=found.get("step"),
+                    task=found.get("task"),
+                    cell=int(cell_number) if cell_number is not None else None,
+                )
     return None

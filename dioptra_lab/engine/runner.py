@@ -141,72 +141,82 @@ def run_graph(ep: EntryPoint, values: dict[str, Any], *, quiet: bool = False) ->
         ServiceError: no Prefect server answers.
     """
     require_prefect_api()
-    from prefect import flow
-    from prefect.context import get_run_context
-    from prefect.futures import wait
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
-        temporary_settings,
-    )
-    from prefect.task_runners import ThreadPoolTaskRunner
+    return _GraphRun(ep, values, quiet).run()
 
-    cache_dir = load_settings().home / "cache"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    deps = {name: step_dependencies(step, ep) for name, step in ep.steps.items()}
-    order = topological_order(deps)
-    index = {name: i + 1 for i, name in enumerate(order)}
-    total = len(order)
-    used = {d for ds in deps.values() for d in ds}
-    leaves = [n for n in order if n not in used]
-    timings: dict[str, float] = {}
-    code_digest = plugin_code_digest() if any(s.spec and s.spec.cache for s in ep.steps.values()) else ""
-    scope = _Scope(ep, values)
-    records: dict[str, StepRecord] = {}
-    lock = threading.Lock()
 
-    def event(step: Step, state: str, seconds: float | None = None, message: str = "") -> None:
-        task_name = step.spec.qualname if step.spec else step.task
-        emit(ProgressEvent(step.name, task_name, index[step.name], total, state, seconds, message), quiet)
+class _GraphRun:
+    """One run of a graph: its schedule, the steps' outputs and records, progress events."""
 
-    def finish(step: Step, future: Any) -> None:
-        try:
-            value = future.result()
-        except Exception as exc:
-            event(step, "failed", message=f"{type(exc).__name__}: {exc}")
-            raise StepFailedError(
-                step.name, step.spec.qualname if step.spec else step.task, type(exc).__name__, str(exc)
-            ) from exc
-        cached = step.name not in timings
-        outputs = step.split_outputs(value)
-        with lock:
-            scope.outputs[step.name] = outputs
-            records[step.name] = StepRecord(
-                step.name,
-                step.spec.qualname if step.spec else step.task,
-                outputs,
-                timings.get(step.name),
-                cached,
-            )
-        event(step, "cached" if cached else "finished", timings.get(step.name))
+    def __init__(self, ep: EntryPoint, values: dict[str, Any], quiet: bool) -> None:
+        self.ep = ep
+        self.values = values
+        self.quiet = quiet
+        self.deps = {name: step_dependencies(step, ep) for name, step in ep.steps.items()}
+        self.order = topological_order(self.deps)
+        self.index = {name: i + 1 for i, name in enumerate(self.order)}
+        self.timings: dict[str, float] = {}
+        cached = any(s.spec and s.spec.cache for s in ep.steps.values())
+        self.code_digest = plugin_code_digest() if cached else ""
+        self.scope = _Scope(ep, values)
+        self.records: dict[str, StepRecord] = {}
+        self.lock = threading.Lock()
 
-    @flow(
-        name=f"dioptra-lab-{ep.name}",
-        task_runner=ThreadPoolTaskRunner(max_workers=min(MAX_THREADS, max(total, 1))),  # type: ignore[arg-type]
-        validate_parameters=False,
-        log_prints=False,
-        persist_result=False,
-    )
-    def graph_flow(parameters: dict[str, Any]) -> str:
-        pending = list(order)
+    def run(self) -> RunResult:
+        from prefect.settings import (
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+            PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+            temporary_settings,
+        )
+
+        cache_dir = load_settings().home / "cache"
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        # Prefect's flow heartbeat thread is joined at exit and costs ~1 s per flow; crashed
+        # runs are detected by the worker's own heartbeat instead (RQ job meta).
+        with temporary_settings(
+            {PREFECT_RESULTS_LOCAL_STORAGE_PATH: cache_dir, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        ):
+            flow_run_id = self.flow()(to_jsonable(self.values))
+        used = {d for ds in self.deps.values() for d in ds}
+        return RunResult(
+            entrypoint=self.ep.name,
+            parameters=self.values,
+            steps={n: self.records[n] for n in self.order},
+            leaves=[n for n in self.order if n not in used],
+            artifacts=self.artifacts(),
+            seconds=time.perf_counter() - started,
+            flow_run_id=flow_run_id or None,
+        )
+
+    def flow(self) -> Any:
+        """The Prefect flow that schedules the steps (one Prefect task each)."""
+        from prefect import flow
+        from prefect.context import get_run_context
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        @flow(
+            name=f"dioptra-lab-{self.ep.name}",
+            task_runner=ThreadPoolTaskRunner(max_workers=min(MAX_THREADS, max(len(self.order), 1))),  # type: ignore[arg-type]
+            validate_parameters=False,
+            log_prints=False,
+            persist_result=False,
+        )
+        def graph_flow(parameters: dict[str, Any]) -> str:
+            self.schedule()
+            context = get_run_context()
+            return str(getattr(getattr(context, "flow_run", None), "id", ""))
+
+        return graph_flow
+
+    def schedule(self) -> None:
+        """Start each step once the steps it needs have finished; collect their outputs."""
+        from prefect.futures import wait
+
+        pending = list(self.order)
         running: dict[str, Any] = {}
         while pending or running:
-            for name in [n for n in pending if deps[n] <= set(scope.outputs)]:
-                step = ep.steps[name]
-                args = substitute(step.args, scope.lookup)
-                kwargs = substitute(step.kwargs, scope.lookup)
-                event(step, "started")
-                running[name] = _prefect_task(step, timings, code_digest).submit(*args, **kwargs)
+            for name in [n for n in pending if self.deps[n] <= set(self.scope.outputs)]:
+                running[name] = self.start(self.ep.steps[name])
                 pending.remove(name)
             if not running:
                 break
@@ -215,36 +225,55 @@ def run_graph(ep: EntryPoint, values: dict[str, Any], *, quiet: bool = False) ->
                 if future in done or future.state.is_final():
                     del running[name]
                     try:
-                        finish(ep.steps[name], future)
+                        self.finish(self.ep.steps[name], future)
                     except StepFailedError:
-                        for other in running.values():
-                            # steps not started yet are dropped; running threads finish on their own
-                            wrapped = getattr(other, "wrapped_future", None)
-                            if wrapped is not None:
-                                wrapped.cancel()
+                        _cancel(running.values())
                         raise
-        context = get_run_context()
-        return str(getattr(getattr(context, "flow_run", None), "id", ""))
 
-    started = time.perf_counter()
-    # Prefect's flow heartbeat thread is joined at exit and costs ~1 s per flow; crashed
-    # runs are detected by the worker's own heartbeat instead (RQ job meta).
-    with temporary_settings(
-        {PREFECT_RESULTS_LOCAL_STORAGE_PATH: cache_dir, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    ):
-        flow_run_id = graph_flow(to_jsonable(values))
-    artifacts = {}
-    for name, out in ep.artifact_outputs.items():
-        if out.spec is not None:
-            artifacts[name] = out.spec.func(
-                substitute(out.contents, scope.lookup), **substitute(out.args, scope.lookup)
+    def start(self, step: Step) -> Any:
+        args = substitute(step.args, self.scope.lookup)
+        kwargs = substitute(step.kwargs, self.scope.lookup)
+        self.event(step, "started")
+        return _prefect_task(step, self.timings, self.code_digest).submit(*args, **kwargs)
+
+    def finish(self, step: Step, future: Any) -> None:
+        task_name = step.spec.qualname if step.spec else step.task
+        try:
+            value = future.result()
+        except Exception as exc:
+            self.event(step, "failed", message=f"{type(exc).__name__}: {exc}")
+            raise StepFailedError(step.name, task_name, type(exc).__name__, str(exc)) from exc
+        cached = step.name not in self.timings
+        outputs = step.split_outputs(value)
+        with self.lock:
+            self.scope.outputs[step.name] = outputs
+            self.records[step.name] = StepRecord(
+                step.name, task_name, outputs, self.timings.get(step.name), cached
             )
-    return RunResult(
-        entrypoint=ep.name,
-        parameters=values,
-        steps={n: records[n] for n in order},
-        leaves=leaves,
-        artifacts=artifacts,
-        seconds=time.perf_counter() - started,
-        flow_run_id=flow_run_id or None,
-    )
+        self.event(step, "cached" if cached else "finished", self.timings.get(step.name))
+
+    def event(self, step: Step, state: str, seconds: float | None = None, message: str = "") -> None:
+        task_name = step.spec.qualname if step.spec else step.task
+        total = len(self.order)
+        emit(
+            ProgressEvent(step.name, task_name, self.index[step.name], total, state, seconds, message),
+            self.quiet,
+        )
+
+    def artifacts(self) -> dict[str, Any]:
+        """Run the artifact tasks of ``artifact_outputs`` on the finished steps' outputs."""
+        found = {}
+        for name, out in self.ep.artifact_outputs.items():
+            if out.spec is not None:
+                found[name] = out.spec.func(
+                    substitute(out.contents, self.scope.lookup), **substitute(out.args, self.scope.lookup)
+                )
+        return found
+
+
+def _cancel(futures: Any) -> None:
+    """Drop steps not started yet; running threads finish on their own."""
+    for other in futures:
+        wrapped = getattr(other, "wrapped_future", None)
+        if wrapped is not None:
+            wrapped.cancel()

@@ -39,11 +39,11 @@ def _step_markdown(step: Step) -> str:
     return "\n".join(lines)
 
 
-def _intro(ep: EntryPoint) -> str:
+def _intro(ep: EntryPoint, source: str) -> str:
     lines = [f"# {ep.name}"]
     if ep.description:
         lines.append(f"\n{ep.description}")
-    lines.append(f"\nCompiled by dioptra_lab from `{ep.source}` (sha256 `{ep.digest[:12]}`).")
+    lines.append(f"\nCompiled by dioptra_lab from `{source}` (sha256 `{ep.digest[:12]}`).")
     if ep.parameters:
         lines.append("\n| parameter | type | default | description |\n|---|---|---|---|")
         for p in ep.parameters.values():
@@ -81,21 +81,28 @@ def _run_source(ep: EntryPoint) -> str:
     )
 
 
-def compile_entrypoint(ep: EntryPoint) -> nbformat.NotebookNode:
-    """Compile a valid entry point; a notebook entry point compiles to itself."""
+def compile_entrypoint(ep: EntryPoint, *, portable: bool = False) -> nbformat.NotebookNode:
+    """Compile a valid entry point; a notebook entry point compiles to itself.
+
+    Args:
+        ep: the entry point.
+        portable: record no path of this machine (for bundles: the same code gives the
+            same notebook wherever it is submitted from; the worker sets the plugin path).
+    """
     ep.validate()
     if ep.kind == "notebook":
         return nbformat.reads(ep.text, as_version=4)
-    plugin_path = [str(p) for p in get_registry().plugin_path]
+    plugin_path = [] if portable else [str(p) for p in get_registry().plugin_path]
+    source = (ep.path.name if ep.path else ep.name) if portable else ep.source
     nb = new_notebook(
         metadata={
             "kernelspec": {"name": KERNEL_NAME, "display_name": "Python 3", "language": "python"},
             "language_info": {"name": "python"},
-            "dioptra_lab": {"entrypoint": ep.name, "source": ep.source, "sha256": ep.digest},
+            "dioptra_lab": {"entrypoint": ep.name, "source": source, "sha256": ep.digest},
         }
     )
     cells = [
-        new_markdown_cell(_intro(ep)),
+        new_markdown_cell(_intro(ep, source)),
         new_code_cell(_parameters_source(ep), metadata={"tags": ["parameters"]}),
         new_code_cell(
             "from dioptra_lab.engine import run_compiled\n\n"
@@ -117,6 +124,8 @@ def compile_entrypoint(ep: EntryPoint) -> nbformat.NotebookNode:
         cells.append(new_code_cell(f"run.show({step.name!r})"))
     cells.append(new_markdown_cell("## Results"))
     cells.append(new_code_cell("run.summary()"))
+    for index, cell in enumerate(cells):
+        cell.id = f"cell-{index}"  # nbformat's ids are random; the same entry point must compile the same
     nb.cells = cells
     return nb
 

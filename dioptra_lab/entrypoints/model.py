@@ -1,8 +1,9 @@
 """The :class:`EntryPoint` model: parameters, steps and artifact outputs.
 
 An entry point is either a Dioptra-format task graph (YAML) or a notebook with a
-cell tagged ``parameters``. ``run`` and ``submit`` are conveniences that import the
-engine and the job layer when called, so this module depends on nothing above it.
+cell tagged ``parameters``. This module imports nothing above :mod:`dioptra_lab.plugins`;
+compiling, running and submitting an entry point are functions of the layers that do
+them (:func:`dioptra_lab.compile`, :func:`dioptra_lab.run`, :func:`dioptra_lab.submit`).
 """
 
 from __future__ import annotations
@@ -11,38 +12,84 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dioptra_lab.errors import EntryPointError, ParameterError, Problem
 from dioptra_lab.plugins.task import MISSING, OutputSpec, TaskSpec
 from dioptra_lab.types import ANY, ParamType, TypeMismatch
 
-if TYPE_CHECKING:
-    import nbformat
-
-    from dioptra_lab.engine.results import RunResult
-    from dioptra_lab.jobs.job import Job
-
 
 @dataclass
 class Parameter:
-    """One parameter of an entry point."""
+    """One parameter of an entry point.
+
+    ``constraints`` are the task inputs the parameter is bound to directly (``$name``), as
+    (place ``graph.STEP.INPUT``, the input's type); the validator fills them. A value must
+    fit the parameter's own type and then every one of them, so bounds are checked at
+    submit time against every input the parameter flows into.
+    """
 
     name: str
     type: ParamType = ANY
     default: Any = MISSING
     description: str = ""
     declared: bool = False
+    constraints: list[tuple[str, ParamType]] = field(default_factory=list)
 
     @property
     def required(self) -> bool:
         return self.default is MISSING
 
     def coerce(self, value: Any, *, from_text: bool = False, lenient: bool = False) -> Any:
-        """Check (or parse, for text) one value; raise :class:`TypeMismatch`."""
-        if from_text and isinstance(value, str):
-            return self.type.from_text(value)
-        return self.type.check(value, lenient=lenient)
+        """Check (or parse, for text) one value, then check it against every input it feeds.
+
+        Raises:
+            TypeMismatch: the value does not fit; the message names the inputs it misses.
+        """
+
+        def convert(ptype: ParamType) -> Any:
+            if from_text and isinstance(value, str):
+                return ptype.from_text(value)
+            return ptype.check(value, lenient=lenient)
+
+        try:
+            result = convert(self.type)
+        except TypeMismatch as exc:
+            if not any(ptype is self.type for _, ptype in self.constraints):
+                raise
+            # the type was inferred from an input: name every input the value does not fit
+            raise self._mismatch(self._failures(convert) or [(exc, [])]) from None
+        self.check_constraints(result, lenient=lenient)
+        return result
+
+    def check_constraints(self, value: Any, *, lenient: bool = False) -> None:
+        """Raise :class:`TypeMismatch` naming each input whose type (bounds, choices) ``value`` misses."""
+        failures = self._failures(lambda ptype: ptype.check(value, lenient=lenient))
+        if failures:
+            raise self._mismatch(failures)
+
+    def _failures(self, convert: Any) -> list[tuple[TypeMismatch, list[str]]]:
+        """Failed constraints, grouped by message: ``[(mismatch, [place, …]), …]``."""
+        groups: dict[str, tuple[TypeMismatch, list[str]]] = {}
+        for place, ptype in self.constraints:
+            try:
+                convert(ptype)
+            except TypeMismatch as exc:
+                groups.setdefault(str(exc), (exc, []))[1].append(place)
+        return list(groups.values())
+
+    @staticmethod
+    def _mismatch(failures: list[tuple[TypeMismatch, list[str]]]) -> TypeMismatch:
+        parts = []
+        for exc, places in failures:
+            inputs = ", ".join(
+                f"input {place.rsplit('.', 1)[-1]!r} at {place.rsplit('.', 1)[0]}" for place in places
+            )
+            parts.append(f"{exc} ({inputs})" if inputs else str(exc))
+        first = failures[0][0]
+        error = TypeMismatch(first.expected, first.value)
+        error.args = ("; ".join(parts),)
+        return error
 
     def checked_default(self) -> Any:
         """The default as the type reads it (a ``models:/`` default becomes a URI to load)."""
@@ -52,12 +99,49 @@ class Parameter:
             return self.default
 
     def describe(self) -> dict[str, Any]:
+        """A JSON-ready description for forms; the bounds are the tightest of the type and inputs."""
         info: dict[str, Any] = {"name": self.name, "required": self.required, **self.type.describe()}
+        lower: list[tuple[float, bool]] = []  # (bound, exclusive)
+        upper: list[tuple[float, bool]] = []
+        choices: list[list[Any]] = []
+        for ptype in [self.type, *(t for _, t in self.constraints)]:
+            found = self._limits(ptype.describe())
+            for key, exclusive in (("ge", False), ("gt", True)):
+                if found.get(key) is not None:
+                    lower.append((found[key], exclusive))
+            for key, exclusive in (("le", False), ("lt", True)):
+                if found.get(key) is not None:
+                    upper.append((found[key], exclusive))
+            if "choices" in found:
+                choices.append(list(found["choices"]))
+        if lower:
+            bound, exclusive = max(lower)  # the highest; exclusive wins a tie
+            for key in ("ge", "gt"):
+                info.pop(key, None)
+            info["gt" if exclusive else "ge"] = info["minimum"] = bound
+        if upper:
+            bound, inclusive = min((b, not e) for b, e in upper)  # the lowest; exclusive wins a tie
+            for key in ("le", "lt"):
+                info.pop(key, None)
+            info["le" if inclusive else "lt"] = info["maximum"] = bound
+        if choices and "choices" not in info:
+            info["choices"] = [c for c in choices[0] if all(c in other for other in choices[1:])]
         if not self.required:
             info["default"] = self.default
         if self.description:
             info["description"] = self.description
+        if self.constraints:
+            info["inputs"] = [place for place, _ in self.constraints]
         return info
+
+    @staticmethod
+    def _limits(info: dict[str, Any]) -> dict[str, Any]:
+        """Bounds and choices of one type's description (of its one bounded option, for a union)."""
+        keys = ("ge", "gt", "le", "lt", "choices")
+        if any(key in info for key in keys):
+            return {key: info[key] for key in keys if key in info}
+        bounded = [o for o in info.get("options", []) if any(key in o for key in keys)]
+        return Parameter._limits(bounded[0]) if len(bounded) == 1 else {}
 
 
 @dataclass
@@ -166,29 +250,3 @@ class EntryPoint:
         if problems:
             raise ParameterError(problems)
         return result
-
-    # -- conveniences over higher layers ----------------------------------------------
-    def compile(self) -> nbformat.NotebookNode:
-        """A Papermill-ready notebook that runs this entry point (the notebook itself, for notebooks)."""
-        from dioptra_lab.entrypoints.compile import compile_entrypoint
-
-        return compile_entrypoint(self)
-
-    def run(self, **params: Any) -> RunResult:
-        """Run in the current process (for debugging in a notebook) and return the results.
-
-        Starts the stack's Prefect server first when none answers, as `dioptra-lab run` does.
-        """
-        import sys
-
-        from dioptra_lab.engine import run_entrypoint
-        from dioptra_lab.stack import Stack
-
-        Stack().ensure_prefect(announce=lambda message: print(message, file=sys.stderr))  # noqa: T201
-        return run_entrypoint(self, params)
-
-    def submit(self, params: Mapping[str, Any] | None = None, **options: Any) -> Job:
-        """Submit to the queue (see :func:`dioptra_lab.submit` for the options)."""
-        from dioptra_lab.jobs.submit import submit
-
-        return submit(self, params, **options)

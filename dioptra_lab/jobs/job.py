@@ -1,55 +1,60 @@
 """The :class:`Job` handle: live state from RQ, durable history from MLflow.
 
 A job's id is its MLflow run id (the RQ job has the same id), so a job can be found
-again long after RQ's result TTL or a Redis restart.
+again long after RQ's result TTL or a Redis restart. Reading a job changes nothing;
+state changes go through :mod:`dioptra_lab.jobs.lifecycle`.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
 from dioptra_lab.errors import DioptraLabError
+from dioptra_lab.jobs import lifecycle
 from dioptra_lab.jobs.connection import LOG_KEY, redis_connection, serializer
+from dioptra_lab.jobs.enqueue import enqueue_bundle, options_from_tags
 from dioptra_lab.jobs.reaper import reap_stale_jobs
+from dioptra_lab.models import JobInfo, JobResults, JobStatus, Progress
 from dioptra_lab.tracking import runs
+from dioptra_lab.tracking.bundles import download_bundle
 from dioptra_lab.tracking.client import client
 
 EXECUTED_NOTEBOOK = "notebook/executed.ipynb"
 KERNEL_LOG = "logs/kernel.log"
 TRACEBACK = "logs/traceback.txt"
-
-
-class JobStatus(StrEnum):
-    """What a job is doing, in the words of the UIs."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def done(self) -> bool:
-        return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-
-_FROM_MLFLOW = {
-    "SCHEDULED": JobStatus.QUEUED,
-    "RUNNING": JobStatus.RUNNING,
-    "FINISHED": JobStatus.FINISHED,
-    "FAILED": JobStatus.FAILED,
-    "KILLED": JobStatus.CANCELLED,
-}
+REAP_INTERVAL = 2.0
 
 
 class JobWaitTimeout(DioptraLabError):
     """``Job.wait`` ran out of time; the job goes on."""
+
+
+def job_info(run: Any, experiment: str = "", progress: Progress | None = None) -> JobInfo:
+    """The :class:`JobInfo` of an MLflow run of a job."""
+    tags = run.data.tags
+    attempt = tags.get(runs.TAG_ATTEMPT, "0")
+    return JobInfo(
+        id=run.info.run_id,
+        status=JobStatus.from_mlflow(run.info.status),
+        experiment=experiment,
+        entrypoint=tags.get(runs.TAG_ENTRYPOINT, ""),
+        queue=tags.get(runs.TAG_QUEUE, ""),
+        run_name=run.info.run_name or "",
+        sweep=tags.get(runs.TAG_SWEEP) or None,
+        parameters=dict(run.data.params),
+        submitted=run.info.start_time / 1000 if run.info.start_time else None,
+        ended=run.info.end_time / 1000 if run.info.end_time else None,
+        attempt=int(attempt) if attempt.isdigit() else 0,
+        worker=tags.get(runs.TAG_WORKER) or None,
+        progress=progress,
+        failure=lifecycle.failure_from_tags(tags),
+        rerun_of=tags.get(runs.TAG_RERUN_OF) or None,
+    )
 
 
 class Job:
@@ -79,13 +84,8 @@ class Job:
 
     @property
     def status(self) -> JobStatus:
-        """queued, running, finished, failed or cancelled (a dead worker's job turns failed)."""
-        state = runs.run_status(self.id)
-        if state == "RUNNING":
-            queue = client().get_run(self.id).data.tags.get(runs.TAG_QUEUE)
-            if reap_stale_jobs(redis_connection(), [queue] if queue else None):
-                state = runs.run_status(self.id)
-        return _FROM_MLFLOW.get(state, JobStatus.QUEUED)
+        """queued, running, finished, failed or cancelled (a read: nothing changes)."""
+        return lifecycle.status(self.id)
 
     @property
     def progress(self) -> dict[str, Any] | None:
@@ -97,17 +97,41 @@ class Job:
         found = job.meta.get("progress")
         return dict(found) if found else None
 
+    def info(self) -> JobInfo:
+        """Status, progress, timings and failure, as the UIs show them."""
+        run = client().get_run(self.id)
+        status = JobStatus.from_mlflow(run.info.status)
+        progress = Progress.from_meta(self.progress) if status == JobStatus.RUNNING else None
+        experiment = client().get_experiment(run.info.experiment_id).name
+        return job_info(run, experiment, progress)
+
+    def reap(self) -> list[str]:
+        """Hand this job to RQ's abandoned-job handling if its worker stopped heartbeating.
+
+        Workers do this in their maintenance; :meth:`wait` does it too, so a job whose
+        worker died is noticed even when no other worker serves its queue.
+        """
+        queue = client().get_run(self.id).data.tags.get(runs.TAG_QUEUE)
+        return reap_stale_jobs(redis_connection(), [queue] if queue else None)
+
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> JobStatus:
         """Block until the job is done; return its final status.
+
+        While it waits it reaps the job if its worker died (see :meth:`reap`).
 
         Raises:
             JobWaitTimeout: still not done after ``timeout`` seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        reaped_at = time.monotonic()
         while True:
             status = self.status
             if status.done:
                 return status
+            if status == JobStatus.RUNNING and time.monotonic() - reaped_at >= REAP_INTERVAL:
+                reaped_at = time.monotonic()
+                if self.reap():
+                    continue
             if deadline is not None and time.monotonic() > deadline:
                 raise JobWaitTimeout(
                     f"job {self.id} is still {status.value} after {timeout:.0f}s; "
@@ -116,23 +140,21 @@ class Job:
             time.sleep(poll)
 
     def cancel(self, timeout: float = 30.0) -> JobStatus:
-        """Stop the job: dequeue it, or stop its kernel if it runs; the run ends KILLED."""
+        """Stop the job: dequeue it, or stop its kernel if it runs; the run ends cancelled."""
         from rq.command import send_stop_job_command
         from rq.job import JobStatus as RQStatus
 
         if self.status.done:
             return self.status
         job = self._rq_job()
-        conn = redis_connection()
         if job is not None and job.get_status() == RQStatus.STARTED:
-            send_stop_job_command(conn, self.id, serializer=serializer())
+            send_stop_job_command(redis_connection(), self.id, serializer=serializer())
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and not self.status.done:
                 time.sleep(0.3)
         elif job is not None:
             job.cancel()
-        if not self.status.done:
-            runs.finish(self.id, "KILLED", reason="cancelled")
+        lifecycle.cancel(self.id)  # a no-op when the worker already closed the run
         return self.status
 
     # -- outputs -----------------------------------------------------------------------
@@ -150,19 +172,17 @@ class Job:
             except Exception:
                 return None
 
-    def results(self) -> dict[str, Any]:
-        """Status, params, metrics, tags and the list of artifacts of the job's run."""
+    def results(self) -> JobResults:
+        """The job's info plus the metrics, ``dioptra_lab.*`` tags and artifacts of its run."""
         mlflow = client()
         run = mlflow.get_run(self.id)
-        return {
-            "job_id": self.id,
-            "status": _FROM_MLFLOW.get(run.info.status, JobStatus.QUEUED).value,
-            "experiment_id": run.info.experiment_id,
-            "params": dict(run.data.params),
-            "metrics": dict(run.data.metrics),
-            "tags": {k: v for k, v in run.data.tags.items() if k.startswith(runs.TAG)},
-            "artifacts": self._artifacts(mlflow, None),
-        }
+        experiment = mlflow.get_experiment(run.info.experiment_id).name
+        return JobResults(
+            job=job_info(run, experiment),
+            metrics=dict(run.data.metrics),
+            tags={k: v for k, v in run.data.tags.items() if k.startswith(runs.TAG)},
+            artifacts=self._artifacts(mlflow, None),
+        )
 
     def _artifacts(self, mlflow: Any, path: str | None) -> list[str]:
         found: list[str] = []
@@ -179,41 +199,26 @@ class Job:
 
     def rerun(self) -> Job:
         """Run the same bundle (same code, same parameters) again as a new job."""
-        from dioptra_lab.jobs.submit import JobOptions, enqueue_bundle
-        from dioptra_lab.tracking.bundles import download_bundle
-
-        run = client().get_run(self.id)
+        mlflow = client()
+        run = mlflow.get_run(self.id)
         tags = run.data.tags
-        bundle = download_bundle(client(), self.id, tags.get(runs.TAG_BUNDLE_SHA))
-        experiment = client().get_experiment(run.info.experiment_id).name
-        timeout = tags.get(runs.TAG_TIMEOUT)
-        options = JobOptions(
-            experiment,
-            tags.get(runs.TAG_QUEUE),
-            float(timeout) if timeout else None,
-            int(tags.get(runs.TAG_RETRIES, "0")),
-            {runs.TAG_RERUN_OF: self.id},
-        )
-        return enqueue_bundle(bundle, options.resolved(), f"{run.info.run_name} (rerun)")
+        bundle = download_bundle(mlflow, self.id, tags.get(runs.TAG_BUNDLE_SHA))
+        experiment = mlflow.get_experiment(run.info.experiment_id).name
+        options = options_from_tags(tags, experiment, **{runs.TAG_RERUN_OF: self.id})
+        return Job(enqueue_bundle(bundle, options, f"{run.info.run_name} (rerun)"))
 
 
-def list_jobs(experiment: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def list_jobs(experiment: str | None = None, limit: int = 50) -> list[JobInfo]:
     """Recent jobs (runs tagged by dioptra_lab), newest first."""
     mlflow = client()
     experiments = [mlflow.get_experiment_by_name(experiment)] if experiment else mlflow.search_experiments()
-    ids = [e.experiment_id for e in experiments if e is not None]
-    if not ids:
+    names = {e.experiment_id: e.name for e in experiments if e is not None}
+    if not names:
         return []
     found = mlflow.search_runs(
-        ids, filter_string=f"tags.`{runs.TAG_JOB}` != ''", max_results=limit, order_by=["start_time DESC"]
+        list(names),
+        filter_string=f"tags.`{runs.TAG_JOB}` != ''",
+        max_results=limit,
+        order_by=["start_time DESC"],
     )
-    return [
-        {
-            "job_id": r.info.run_id,
-            "status": _FROM_MLFLOW.get(r.info.status, JobStatus.QUEUED).value,
-            "entrypoint": r.data.tags.get(runs.TAG_ENTRYPOINT, ""),
-            "queue": r.data.tags.get(runs.TAG_QUEUE, ""),
-            "start_time": r.info.start_time,
-        }
-        for r in found
-    ]
+    return [job_info(r, names.get(r.info.experiment_id, "")) for r in found]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from dioptra_lab.errors import PluginError
+from dioptra_lab.models import OutputInfo, ParameterInfo, TaskInfo
 from dioptra_lab.types import ANY, ParamType, TypeMismatch, from_annotation
 
 SPEC_ATTRIBUTE = "__dioptra_task__"
@@ -105,6 +106,20 @@ class TaskSpec:
                 f"but returned a non-iterable {type(value).__name__}"
             ) from None
         return {o.name: v for o, v in zip(self.outputs, items, strict=False)}
+
+    def info(self) -> TaskInfo:
+        """The typed view the task browser, `plugins show` and the REST API display."""
+        return TaskInfo(
+            name=self.name,
+            qualname=self.qualname,
+            plugin=self.plugin,
+            description=self.description,
+            doc=self.doc,
+            inputs=[ParameterInfo.from_description(i.describe(), str(i.type)) for i in self.inputs],
+            outputs=[OutputInfo(o.name, str(o.type)) for o in self.outputs],
+            retries=self.retries,
+            cache=self.cache,
+        )
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description for `plugins show`, widgets and dashboards."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import nbformat
 
+from dioptra_lab.entrypoints.compile import compile_entrypoint
 from dioptra_lab.entrypoints.model import EntryPoint
 from dioptra_lab.errors import DioptraLabError
 from dioptra_lab.plugins.registry import Registry
@@ -124,7 +125,7 @@ def build_bundle(ep: EntryPoint, parameters: dict[str, Any], registry: Registry)
                 "text": ep.text,
                 "sha256": ep.digest,
             },
-            "notebook": dict(ep.compile()),
+            "notebook": dict(compile_entrypoint(ep, portable=True)),
             "plugins": plugin_sources(registry),
             "parameters": to_jsonable(parameters),
         }

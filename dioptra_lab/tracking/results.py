@@ -2,36 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dioptra_lab.errors import DioptraLabError
+from dioptra_lab.models import ExperimentResults, JobStatus, RunRow
 from dioptra_lab.tracking.client import client
 from dioptra_lab.tracking.runs import TAG_ENTRYPOINT, TAG_SWEEP
 
 
-def experiment_runs(experiment: str, max_results: int = 1000) -> list[dict[str, Any]]:
-    """Every run of ``experiment``, newest first: id, status, entry point, params, metrics.
+def experiment_names() -> list[str]:
+    """The names of every experiment, oldest first."""
+    return [e.name for e in client().search_experiments(order_by=["creation_time ASC"])]
+
+
+def experiment_results(experiment: str, max_results: int = 1000) -> ExperimentResults:
+    """Every run of ``experiment``, newest first, with its params and metrics.
 
     Raises:
-        DioptraLabError: no such experiment.
+        DioptraLabError: no such experiment (the message lists the experiments there are).
     """
     mlflow = client()
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
-        names = ", ".join(e.name for e in mlflow.search_experiments()) or "none yet"
+        names = ", ".join(experiment_names()) or "none yet"
         raise DioptraLabError(f"no experiment named {experiment!r}; experiments: {names}")
-    rows = []
-    for run in mlflow.search_runs(
-        [found.experiment_id], max_results=max_results, order_by=["start_time DESC"]
-    ):
-        rows.append(
-            {
-                "run_id": run.info.run_id,
-                "status": run.info.status,
-                "entrypoint": run.data.tags.get(TAG_ENTRYPOINT, ""),
-                "sweep": run.data.tags.get(TAG_SWEEP, ""),
-                "params": dict(run.data.params),
-                "metrics": {k: v for k, v in run.data.metrics.items() if not k.startswith("step_seconds.")},
-            }
+    rows = [
+        RunRow(
+            run_id=run.info.run_id,
+            status=JobStatus.from_mlflow(run.info.status),
+            entrypoint=run.data.tags.get(TAG_ENTRYPOINT, ""),
+            sweep=run.data.tags.get(TAG_SWEEP, ""),
+            params=dict(run.data.params),
+            metrics={k: v for k, v in run.data.metrics.items() if not k.startswith("step_seconds.")},
         )
-    return rows
+        for run in mlflow.search_runs(
+            [found.experiment_id], max_results=max_results, order_by=["start_time DESC"]
+        )
+    ]
+    return ExperimentResults(
+        experiment=experiment,
+        params=sorted({k for r in rows for k in r.params}),
+        metrics=sorted({k for r in rows for k in r.metrics}),
+        runs=rows,
+    )

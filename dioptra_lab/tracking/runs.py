@@ -28,6 +28,8 @@ TAG_REASON = TAG + "failure_reason"
 TAG_STEP = TAG + "failed_step"
 TAG_ENAME = TAG + "exception"
 TAG_EVALUE = TAG + "exception_message"
+TAG_CELL = TAG + "failed_cell"
+TAG_LAST_FAILURE = TAG + "last_failure"
 TAG_WORKER = TAG + "worker"
 TAG_PLUGIN_SHA = TAG + "plugin_sha256."
 
@@ -51,8 +53,11 @@ def experiment_id(name: str) -> str:
         return str(again.experiment_id)
 
 
-def create_scheduled_run(experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
-    """Create a run in status SCHEDULED with its params and tags; return its id."""
+def create_run(experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+    """Create a run in status SCHEDULED with its params and tags; return its id.
+
+    Only :mod:`dioptra_lab.jobs.lifecycle` writes run statuses; everything else asks it.
+    """
     from mlflow.entities import Param
 
     mlflow = client()
@@ -85,31 +90,12 @@ def run_status(run_id: str) -> str:
     return str(client().get_run(run_id).info.status)
 
 
-def mark_running(run_id: str, worker: str, attempt: int) -> None:
-    """The worker has started the job."""
-    mlflow = client()
-    mlflow.update_run(run_id, status="RUNNING")
-    set_tags(run_id, {TAG_WORKER: worker, TAG_ATTEMPT: attempt})
+def write_status(run_id: str, status: str) -> None:
+    """Write the run's MLflow status; terminal statuses also record the end time.
 
-
-def mark_scheduled(run_id: str, reason: str) -> None:
-    """Back to SCHEDULED: the job failed but RQ will retry it."""
-    client().update_run(run_id, status="SCHEDULED")
-    set_tags(run_id, {TAG + "last_failure": reason})
-
-
-def finish(run_id: str, status: str, **failure: str) -> None:
-    """End the run (FINISHED, FAILED or KILLED) and record the failure's details as tags."""
-    tags = {
-        key: value
-        for key, value in (
-            (TAG_REASON, failure.get("reason")),
-            (TAG_STEP, failure.get("step")),
-            (TAG_ENAME, failure.get("ename")),
-            (TAG_EVALUE, failure.get("evalue")),
-        )
-        if value
-    }
-    if tags:
-        set_tags(run_id, tags)
-    client().set_terminated(run_id, status=status, end_time=int(time.time() * 1000))
+    Called only by :mod:`dioptra_lab.jobs.lifecycle`, which checks the transition first.
+    """
+    if status in TERMINAL:
+        client().set_terminated(run_id, status=status, end_time=int(time.time() * 1000))
+    else:
+        client().update_run(run_id, status=status)

@@ -11,7 +11,6 @@ leaks into the worker's own process (and the worker never initializes CUDA).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import traceback
@@ -19,39 +18,29 @@ from pathlib import Path
 from typing import Any
 
 from dioptra_lab.config import PLUGIN_PATH_ENV, PREFECT_URL_ENV, load_settings
+from dioptra_lab.engine.notebook_run import execute_notebook
 from dioptra_lab.engine.progress import PROGRESS_FILE_ENV
 from dioptra_lab.entrypoints.compile import KERNEL_NAME
+from dioptra_lab.errors import ExecutionError
+from dioptra_lab.jobs import lifecycle
 from dioptra_lab.jobs.connection import redis_connection
 from dioptra_lab.jobs.job import EXECUTED_NOTEBOOK, KERNEL_LOG, TRACEBACK
+from dioptra_lab.models import Failure
 from dioptra_lab.tracking import runs
 from dioptra_lab.tracking.bundles import download_bundle
 from dioptra_lab.tracking.client import client, require_mlflow
-from dioptra_lab.worker.callbacks import close_failed_run
 from dioptra_lab.worker.live import KernelOutput, LiveFeed
 
-_STEP = re.compile(r"step '([^']+)' \(task ([^)]+)\) failed: (\w+): (.*)", re.S)
 
+def failure_of(exc: BaseException) -> Failure:
+    """What went wrong, as data: a timeout, a failing step or cell, or any other error."""
+    from rq.timeouts import JobTimeoutException
 
-class _Failure:
-    """What went wrong, in the words the run's tags use."""
-
-    def __init__(self, exc: BaseException) -> None:
-        from papermill.exceptions import PapermillExecutionError
-        from rq.timeouts import JobTimeoutException
-
-        self.step = ""
-        if isinstance(exc, JobTimeoutException):
-            self.reason, self.ename, self.evalue = "timeout", type(exc).__name__, str(exc)
-        elif isinstance(exc, PapermillExecutionError):
-            self.ename, self.evalue = exc.ename, str(exc.evalue)
-            match = _STEP.search(self.evalue)
-            if exc.ename == "StepFailedError" and match:
-                self.step, _task, self.ename, self.evalue = match.groups()
-                self.reason = f"step {self.step} failed"
-            else:
-                self.reason = f"cell {exc.exec_count} failed"
-        else:
-            self.reason, self.ename, self.evalue = "error", type(exc).__name__, str(exc)
+    if isinstance(exc, JobTimeoutException):
+        return Failure("timeout", type(exc).__name__, str(exc))
+    if isinstance(exc, ExecutionError):
+        return exc.failure
+    return Failure("error", type(exc).__name__, str(exc))
 
 
 def _kernel_environment(run_id: str, tracking_uri: str, plugins: Path, progress: Path) -> dict[str, str]:
@@ -76,7 +65,6 @@ def _upload(run_id: str, path: Path, artifact_dir: str) -> None:
 
 def execute_job(run_id: str) -> dict[str, Any]:
     """Run one job (called by RQ in the work horse with the run id as only argument)."""
-    import papermill
     from rq import get_current_job
 
     job = get_current_job()
@@ -86,7 +74,7 @@ def execute_job(run_id: str) -> dict[str, Any]:
     attempt = int(job.meta.get("attempt", 0)) + 1
     job.meta["attempt"] = attempt
     job.save_meta()
-    runs.mark_running(run_id, os.environ.get("RQ_WORKER_ID", "?"), attempt)
+    lifecycle.start(run_id, os.environ.get("RQ_WORKER_ID", "?"), attempt)
     workspace = Path(tempfile.mkdtemp(prefix=f"dioptra-lab-job-{run_id[:8]}-"))
     output = KernelOutput(workspace / "kernel.log", redis_connection(check=False), run_id)
     feed = LiveFeed(job, workspace, output=output).start()
@@ -97,36 +85,28 @@ def execute_job(run_id: str) -> dict[str, Any]:
         notebook, plugins = bundle.materialize(workspace)
         os.environ.update(_kernel_environment(run_id, tracking_uri, plugins, feed.progress_file))
         output.write(f"[dioptra-lab] job {run_id}, attempt {attempt}, bundle {bundle.sha256[:12]}\n")
-        papermill.execute_notebook(
-            str(notebook),
-            str(executed),
+        timeout = tags.get(runs.TAG_TIMEOUT)
+        execute_notebook(
+            notebook,
+            executed,
             parameters=bundle.parameters,
             kernel_name=KERNEL_NAME,
-            progress_bar=False,
-            stdout_file=output,
-            stderr_file=output,
-            cwd=str(workspace),
-            log_output=False,
+            cwd=workspace,
+            timeout=float(timeout) if timeout else None,
+            stdout=output,
+            stderr=output,
         )
     except BaseException as exc:
-        failure = _Failure(exc)
         trace = workspace / "traceback.txt"
         trace.write_text("".join(traceback.format_exception(exc)))
         _upload(run_id, trace, str(Path(TRACEBACK).parent))
         _finish_artifacts(run_id, feed, output, executed)
         will_retry = bool(job.retries_left and job.retries_left > 0)
-        close_failed_run(
-            run_id,
-            will_retry,
-            failure.reason,
-            step=failure.step,
-            ename=failure.ename,
-            evalue=failure.evalue[:2000],
-        )
+        lifecycle.fail(run_id, failure_of(exc), will_retry=will_retry)
         shutil.rmtree(workspace, ignore_errors=True)
         raise
     _finish_artifacts(run_id, feed, output, executed)
-    runs.finish(run_id, "FINISHED")
+    lifecycle.finish(run_id)
     shutil.rmtree(workspace, ignore_errors=True)
     return {"run_id": run_id, "status": "FINISHED"}
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from rq import Worker
 
+from dioptra_lab.jobs import lifecycle
 from dioptra_lab.jobs.connection import redis_connection, serializer
 from dioptra_lab.jobs.reaper import reap_stale_jobs
-from dioptra_lab.tracking import runs
-from dioptra_lab.worker.callbacks import close_failed_run
+from dioptra_lab.models import Failure
 
 
 class DioptraWorker(Worker):
@@ -35,19 +35,19 @@ class DioptraWorker(Worker):
 
 def close_run_after_horse(job: Any) -> None:
     """The horse is gone; if it left its run open (killed, stopped), close it here."""
-    from rq.job import JobStatus
+    from rq.job import JobStatus as RQStatus
 
     job.refresh()
     run_id = job.id
-    if runs.run_status(run_id) in runs.TERMINAL:
+    if lifecycle.status(run_id).done:
         return
     status = job.get_status()
-    if status == JobStatus.STOPPED:
-        runs.finish(run_id, "KILLED", reason="cancelled")
-    elif status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
-        runs.mark_scheduled(run_id, "work horse terminated; retrying")
-    elif status != JobStatus.FINISHED:
-        close_failed_run(run_id, False, "work horse terminated unexpectedly", ename="WorkHorseKilled")
+    if status == RQStatus.STOPPED:
+        lifecycle.cancel(run_id)
+    elif status in (RQStatus.QUEUED, RQStatus.SCHEDULED, RQStatus.DEFERRED):
+        lifecycle.fail(run_id, Failure("work horse terminated; retrying", "WorkHorseKilled"), will_retry=True)
+    elif status != RQStatus.FINISHED:
+        lifecycle.fail(run_id, Failure("work horse terminated unexpectedly", "WorkHorseKilled"))
 
 
 def run_worker(

@@ -73,7 +73,7 @@ def test_submit_runs_and_logs_everything(worker: str, registry: Registry) -> Non
     assert len(tags["dioptra_lab.bundle_sha256"]) == 64
     assert "dioptra_lab.plugin_sha256.job_plugin" in tags
     results = job.results()
-    assert {"bundle/bundle.json", "notebook/executed.ipynb", "logs/kernel.log"} <= set(results["artifacts"])
+    assert {"bundle/bundle.json", "notebook/executed.ipynb", "logs/kernel.log"} <= set(results.artifacts)
     assert "[1/1] doubled (job_plugin.tasks.score) finished" in job.logs()
     executed = job.notebook()
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
@@ -134,7 +134,12 @@ def test_failing_notebook_and_worker_keeps_serving(worker: str, registry: Regist
     assert tags["dioptra_lab.failed_step"] == "bad_step"
     assert tags["dioptra_lab.exception"] == "ZeroDivisionError"
     assert "division by zero" in tags["dioptra_lab.exception_message"]
-    assert "logs/traceback.txt" in bad.results()["artifacts"]
+    assert "logs/traceback.txt" in bad.results().artifacts
+    failure = bad.info().failure  # structured, from the kernel's failure output: no message parsing
+    assert failure is not None
+    assert (failure.step, failure.exception) == ("bad_step", "ZeroDivisionError")
+    assert failure.message == "float division by zero"
+    assert bad.info().status == JobStatus.FAILED
     assert "ZeroDivisionError" in bad.notebook().cells[-1].source + str(bad.notebook())
     good = submit(ENTRYPOINTS / "score.yaml", {"x": 2}, experiment=exp, queue=worker)
     assert good.wait(WAIT) == JobStatus.FINISHED

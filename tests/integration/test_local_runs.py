@@ -12,10 +12,12 @@ from typing import Any
 import nbformat
 import pytest
 
+import dioptra_lab
 from dioptra_lab.engine import progress, read_results
+from dioptra_lab.engine.notebook_run import execute_entrypoint
 from dioptra_lab.entrypoints import load_entrypoint
 from dioptra_lab.entrypoints.compile import write_notebook
-from dioptra_lab.errors import ServiceError, StepFailedError
+from dioptra_lab.errors import ExecutionError, ServiceError, StepFailedError
 from dioptra_lab.plugins import Registry
 from dioptra_lab.processes import pid_alive
 from tests.conftest import ENTRYPOINTS
@@ -46,7 +48,7 @@ def cli(
 
 
 def test_dioptra_hello_world_runs_in_process(prefect_server: str, registry: Registry) -> None:
-    result = load_entrypoint(HELLO).run(name="ann")
+    result = dioptra_lab.run(load_entrypoint(HELLO), name="ann")
     assert {k: result.results[k] for k in EXPECTED_HELLO} == EXPECTED_HELLO
     assert result.output("split_step", "rest") == "ann"
     assert result.output("goodbye_step") == "Goodbye, ann"
@@ -55,7 +57,7 @@ def test_dioptra_hello_world_runs_in_process(prefect_server: str, registry: Regi
 
 
 def test_same_results_three_ways(prefect_server: str, registry: Registry, tmp_path: Path) -> None:
-    in_process = load_entrypoint(HELLO).run(name="ann").to_json()
+    in_process = dioptra_lab.run(load_entrypoint(HELLO), name="ann").to_json()
 
     out_cli = tmp_path / "cli.ipynb"
     proc = cli("run", str(HELLO), "-p", "name=ann", "-o", str(out_cli))
@@ -63,7 +65,7 @@ def test_same_results_three_ways(prefect_server: str, registry: Registry, tmp_pa
     assert "results:" in proc.stdout
     via_cli = read_results(nbformat.read(str(out_cli), as_version=4))
 
-    compiled = write_notebook(load_entrypoint(HELLO).compile(), tmp_path / "compiled.ipynb")
+    compiled = write_notebook(dioptra_lab.compile(HELLO), tmp_path / "compiled.ipynb")
     out_pm = tmp_path / "pm.ipynb"
     subprocess.run(
         [str(BIN / "papermill"), str(compiled), str(out_pm), "-p", "name", "ann"],
@@ -85,7 +87,7 @@ def test_independent_steps_run_concurrently(prefect_server: str, registry: Regis
     events: list[progress.ProgressEvent] = []
     progress.add_listener(events.append)
     try:
-        result = load_entrypoint(ENTRYPOINTS / "concurrent.yaml").run(seconds=0.6)
+        result = dioptra_lab.run(load_entrypoint(ENTRYPOINTS / "concurrent.yaml"), seconds=0.6)
     finally:
         progress.remove_listener(events.append)
     assert result.results == {"join": "left+right"}
@@ -101,7 +103,7 @@ def test_independent_steps_run_concurrently(prefect_server: str, registry: Regis
 
 def test_retries(prefect_server: str, registry: Registry, tmp_path: Path) -> None:
     marker = tmp_path / "attempts"
-    result = load_entrypoint(ENTRYPOINTS / "flaky.yaml").run(marker=str(marker))
+    result = dioptra_lab.run(load_entrypoint(ENTRYPOINTS / "flaky.yaml"), marker=str(marker))
     assert result.results == {"flaky_step": 3}
     assert marker.read_text() == "3"
 
@@ -113,9 +115,9 @@ def test_cached_step_is_not_recomputed(
     monkeypatch.setenv("HELLO_TRAIN_LOG", str(log))
     ep = load_entrypoint(ENTRYPOINTS / "cached.yaml")
     size = 3 + len(str(tmp_path)) % 1000  # unique per test run: a fresh cache key
-    first = ep.run(size=size, tag="a")
-    second = ep.run(size=size, tag="b")  # only the cheap step's input changed
-    third = ep.run(size=size + 1, tag="a")  # the expensive step's input changed
+    first = dioptra_lab.run(ep, size=size, tag="a")
+    second = dioptra_lab.run(ep, size=size, tag="b")  # only the cheap step's input changed
+    third = dioptra_lab.run(ep, size=size + 1, tag="a")  # the expensive step's input changed
     assert log.read_text().splitlines() == [f"trained {size}", f"trained {size + 1}"]
     assert not first.steps["train"].cached
     assert second.steps["train"].cached
@@ -125,13 +127,24 @@ def test_cached_step_is_not_recomputed(
 
 def test_failing_step_names_step_and_error(prefect_server: str, registry: Registry, tmp_path: Path) -> None:
     with pytest.raises(StepFailedError) as info:
-        load_entrypoint(ENTRYPOINTS / "failing.yaml").run(divisor=0)
+        dioptra_lab.run(load_entrypoint(ENTRYPOINTS / "failing.yaml"), divisor=0)
     assert (info.value.step, info.value.ename) == ("bad_step", "ZeroDivisionError")
     proc = cli("run", str(ENTRYPOINTS / "failing.yaml"), "-o", str(tmp_path / "f.ipynb"), check=False)
     assert proc.returncode == 1
     assert "error: step 'bad_step' (task hello_plugin.tasks.divide) failed: ZeroDivisionError" in proc.stderr
     assert "Traceback" not in proc.stderr.split("error:")[-1]
     assert (tmp_path / "f.ipynb").is_file()  # the executed notebook is kept to inspect
+    with pytest.raises(ExecutionError) as failed:
+        execute_entrypoint(
+            load_entrypoint(ENTRYPOINTS / "failing.yaml"), {"divisor": 0}, tmp_path / "g.ipynb"
+        )
+    failure = failed.value.failure  # read back from the notebook's failure output, not from text
+    assert (failure.step, failure.task, failure.exception, failure.message) == (
+        "bad_step",
+        "hello_plugin.tasks.divide",
+        "ZeroDivisionError",
+        "float division by zero",
+    )
 
 
 def test_notebook_entrypoint_runs_through_cli(prefect_server: str, tmp_path: Path) -> None:
@@ -151,7 +164,7 @@ def test_dead_prefect_server_is_a_clear_error(registry: Registry, monkeypatch: p
 
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
     with pytest.raises(ServiceError, match="does not answer; start it with `dioptra-lab up`"):
-        load_entrypoint(HELLO).run(name="x")
+        dioptra_lab.run(load_entrypoint(HELLO), name="x")
 
 
 @pytest.mark.slow
@@ -197,11 +210,11 @@ def test_editing_a_helper_invalidates_the_cache(prefect_server: str, tmp_path: P
     reg = Registry([plugins])
     set_registry(reg)
     try:
-        assert load_entrypoint(entry).run().results == {"out": 42}
-        assert load_entrypoint(entry).run().steps["out"].cached
+        assert dioptra_lab.run(load_entrypoint(entry)).results == {"out": 42}
+        assert dioptra_lab.run(load_entrypoint(entry)).steps["out"].cached
         (pkg / "helpers.py").write_text("def factor() -> int:\n    return 3\n")
         reg.reload()
-        again = load_entrypoint(entry).run()
+        again = dioptra_lab.run(load_entrypoint(entry))
         assert again.results == {"out": 63}
         assert not again.steps["out"].cached
         assert log.read_text().count("call") == 2

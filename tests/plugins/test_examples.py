@@ -138,7 +138,7 @@ def _train_then_attack(worker: str) -> None:
         from_text=True,
     )
     assert attack.wait(300) == JobStatus.FINISHED, attack.logs()[-3000:]
-    metrics = attack.results()["metrics"]
+    metrics = attack.results().metrics
     client = MlflowClient(tracking_uri=load_settings().mlflow_tracking_uri)
     trained = client.get_run(train.id).data.metrics["clean_accuracy"]
     assert metrics["clean_accuracy"] > 0.5

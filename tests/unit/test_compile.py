@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from dioptra_lab.entrypoints import load_entrypoint
-from dioptra_lab.entrypoints.compile import SETUP_TAG
+from dioptra_lab.entrypoints.compile import SETUP_TAG, compile_entrypoint
 from dioptra_lab.errors import EntryPointError
 from dioptra_lab.plugins import Registry
 from tests.conftest import ENTRYPOINTS
@@ -16,7 +16,7 @@ from tests.conftest import ENTRYPOINTS
 
 def test_compiled_notebook_structure(registry: Registry) -> None:
     ep = load_entrypoint(ENTRYPOINTS / "hello_dioptra.yaml")
-    nb = ep.compile()
+    nb = compile_entrypoint(ep)
     nbformat.validate(nb)
     assert nb.nbformat == 4
     assert nb.metadata.kernelspec.name == "python3"
@@ -37,7 +37,7 @@ def test_compiled_notebook_structure(registry: Registry) -> None:
 
 
 def test_compiled_markdown_reads_what_runs(registry: Registry) -> None:
-    nb = load_entrypoint(ENTRYPOINTS / "hello_dioptra.yaml").compile()
+    nb = compile_entrypoint(load_entrypoint(ENTRYPOINTS / "hello_dioptra.yaml"))
     intro = nb.cells[0].source
     assert intro.startswith("# hello_dioptra")
     assert "| `greeting` | `str` | `Goodbye` |" in intro
@@ -50,7 +50,7 @@ def test_compiled_markdown_reads_what_runs(registry: Registry) -> None:
 def test_required_parameters_are_placeholders(registry: Registry, tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "req.yaml"
     path.write_text("parameters: [who]\ngraph:\n  s:\n    hello: $who\n")
-    nb = load_entrypoint(path).compile()
+    nb = compile_entrypoint(load_entrypoint(path))
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     assert params.source == "who = None  # required: str"
 
@@ -59,9 +59,9 @@ def test_invalid_entrypoint_does_not_compile(registry: Registry, tmp_path) -> No
     path = tmp_path / "bad.yaml"
     path.write_text("graph:\n  s:\n    nosuch: 1\n")
     with pytest.raises(EntryPointError, match="unknown task 'nosuch'"):
-        load_entrypoint(path).compile()
+        compile_entrypoint(load_entrypoint(path))
 
 
 def test_notebook_entrypoint_compiles_to_itself() -> None:
     ep = load_entrypoint(ENTRYPOINTS / "params.ipynb")
-    assert ep.compile() == nbformat.read(str(ENTRYPOINTS / "params.ipynb"), as_version=4)
+    assert compile_entrypoint(ep) == nbformat.read(str(ENTRYPOINTS / "params.ipynb"), as_version=4)

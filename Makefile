@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup redis demo test lint format benchmarks clean
+.PHONY: setup redis chromium demo test lint format benchmarks clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,14 @@ redis:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server; }
 
+# The browser tests drive Debian's chromium with Playwright; never `playwright install`
+# (it downloads a browser of its own, which fails on these machines).
+chromium:
+	@test -x /usr/bin/chromium || { \
+		echo "/usr/bin/chromium not found: installing Debian's chromium with apt-get"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
 demo: setup redis
 	$(BIN)/dioptra-lab demo
 
@@ -31,7 +39,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: setup redis lint
+test: setup redis chromium lint
 	$(BIN)/python -m pytest
 
 format: setup
@@ -42,6 +50,7 @@ benchmarks: setup redis
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/jobs.py
 	$(BIN)/python benchmarks/attacks.py
+	$(BIN)/python benchmarks/widgets.py
 
 clean:
 	-$(BIN)/dioptra-lab down

@@ -48,6 +48,19 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+def _setup_kernel_display() -> None:
+    # In a Jupyter kernel: figures render as images whether or not pyplot was imported, and
+    # jobs and sweeps show as live monitors (registered by name: nothing heavy is imported).
+    from dioptra_lab import display
+
+    if display.enable_inline_figures():
+        display.register_view("dioptra_lab.jobs.job.Job", "dioptra_lab.widgets.lab:monitor_of")
+        display.register_view("dioptra_lab.jobs.submit.Sweep", "dioptra_lab.widgets.lab:monitor_of")
+
+
+_setup_kernel_display()
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:

@@ -95,21 +95,40 @@ def compile(entrypoint: EntryPointLike, output: str | Path | None = None) -> nbf
     return nb
 
 
-def run(entrypoint: EntryPointLike, /, **params: Any) -> RunResult:
+def run(entrypoint: EntryPointLike, /, verbose: bool = False, **params: Any) -> RunResult:
     """Run an entry point's graph in this process (for debugging in a notebook).
 
     Starts the stack's Prefect server first when none answers, as `dioptra-lab run` does.
+    In a notebook the run shows one progress line that updates in place, and the INFO lines
+    of MLflow and Prefect stay out of the cell unless ``verbose``; elsewhere each step's
+    line is printed.
 
     Raises:
         EntryPointError, ParameterError: the entry point or the values are invalid.
         StepFailedError: a step raised; names the step, the exception and its message.
     """
-    from dioptra_lab.engine import run_entrypoint
+    from dioptra_lab.display import ProgressLine, in_kernel, quiet_logs
+    from dioptra_lab.engine import progress, run_entrypoint
     from dioptra_lab.stack import Stack
 
     ep = _load(entrypoint).validate()
     Stack().ensure_prefect(announce=lambda message: print(message, file=sys.stderr))  # noqa: T201
-    return run_entrypoint(ep, params)
+    line = ProgressLine(ep.name) if in_kernel() and not verbose else None
+    if line is not None:
+        progress.add_listener(line)
+    try:
+        with quiet_logs(verbose or not in_kernel()):
+            result = run_entrypoint(ep, params, quiet=line is not None)
+    except Exception:
+        if line is not None:
+            line.done("failed (see the error below)")
+        raise
+    finally:
+        if line is not None:
+            progress.remove_listener(line)
+    if line is not None:
+        line.done(f"{len(result.steps)} steps in {result.seconds:.2f}s")
+    return result
 
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -165,3 +184,79 @@ def stack_status() -> StackStatus:
     except DioptraLabError as exc:
         return StackStatus(str(stack.home), services, problem=str(exc))
     return StackStatus(str(stack.home), services, queues, workers)
+
+
+def job_logs(job_id: str) -> str:
+    """The kernel output of a job so far (live while it runs, then from its run)."""
+    from dioptra_lab.jobs import Job
+
+    return Job(job_id).logs()
+
+
+def experiments() -> list[str]:
+    """The names of every MLflow experiment, oldest first."""
+    from dioptra_lab.tracking.results import experiment_names
+
+    return experiment_names()
+
+
+def queue_names() -> list[str]:
+    """The queues Redis knows plus the default one, sorted (for pickers)."""
+    from dioptra_lab.config import load_settings
+    from dioptra_lab.jobs.queues import queue_report
+
+    queues, workers = queue_report()
+    names = {q.name for q in queues} | {n for w in workers for n in w.queues}
+    return sorted(names | {load_settings().default_queue})
+
+
+def registered_models() -> list[str]:
+    """``models:/NAME/VERSION`` URIs of every registered model version, newest first."""
+    from dioptra_lab.tracking.client import client
+
+    versions = client().search_model_versions()
+    ordered = sorted(versions, key=lambda v: (v.name, -int(v.version)))
+    return [f"models:/{v.name}/{v.version}" for v in ordered]
+
+
+def run_artifact(run_id: str, path: str) -> bytes:
+    """The bytes of one artifact of a run (a figure under ``figures/``, a notebook, a log)."""
+    import tempfile
+
+    from dioptra_lab.errors import DioptraLabError
+    from dioptra_lab.tracking.client import client
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            return Path(client().download_artifacts(run_id, path, tmp)).read_bytes()
+        except Exception as exc:
+            raise DioptraLabError(f"run {run_id} has no artifact {path!r} ({exc})") from exc
+
+
+def run_figures(run_id: str) -> list[str]:
+    """The paths of the figures a run logged (``figures/*.png``)."""
+    from dioptra_lab.tracking.client import client
+
+    return sorted(f.path for f in client().list_artifacts(run_id, "figures") if f.path.endswith(".png"))
+
+
+def mlflow_links(experiment: str, run_id: str) -> dict[str, str]:
+    """Addresses of a job's run in the MLflow UI: ``run`` (its page) and ``notebook`` (the
+    executed notebook, once the job ended); empty when no MLflow server is configured."""
+    from dioptra_lab.config import load_settings
+    from dioptra_lab.jobs.job import EXECUTED_NOTEBOOK
+    from dioptra_lab.tracking.client import client
+
+    uri = (load_settings().mlflow_tracking_uri or "").rstrip("/")
+    if not uri.startswith(("http://", "https://")):
+        return {}
+    found = client().get_experiment_by_name(experiment) if experiment else None
+    run = f"{uri}/#/experiments/{found.experiment_id}/runs/{run_id}" if found else f"{uri}/#/"
+    return {"run": run, "notebook": f"{uri}/get-artifact?path={EXECUTED_NOTEBOOK}&run_uuid={run_id}"}
+
+
+def reload_plugins() -> list[TaskInfo]:
+    """Import every plugin again (picks up edited plugin files); return the tasks now registered."""
+    from dioptra_lab.plugins.registry import get_registry
+
+    return [spec.info() for spec in get_registry().reload().list_tasks()]

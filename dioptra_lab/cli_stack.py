@@ -1,11 +1,11 @@
-"""``dioptra-lab`` commands for the stack: up, down, status and worker."""
+"""``dioptra-lab`` commands for the stack: up, down, status, worker and dashboard."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from dioptra_lab.cli_common import err, split_names, table
+from dioptra_lab.cli_common import err, parse_assignments, split_names, table
 from dioptra_lab.errors import DioptraLabError
 
 
@@ -14,9 +14,33 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     stack = Stack()
     urls = stack.up(
-        args.workers, split_names(args.queues) or None, announce=err, gpus=split_names(args.gpus) or None
+        args.workers,
+        split_names(args.queues) or None,
+        announce=err,
+        gpus=split_names(args.gpus) or None,
+        dashboards=not args.no_dashboards,
     )
     print_connection_help(urls, stack.home)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from dioptra_lab.stack import Stack
+    from dioptra_lab.stack.voila import dashboards_folder
+
+    stack = Stack()
+    folder = dashboards_folder(stack.settings.project_root)
+    names = sorted(p.stem for p in folder.glob("*.ipynb"))
+    name = args.name.removesuffix(".ipynb")
+    if name not in names:
+        where = f"the dashboards in {folder}: {', '.join(names)}" if names else f"no dashboards in {folder}"
+        raise DioptraLabError(f"no dashboard named {name!r}; {where}")
+    stack.up(announce=err)  # Redis, MLflow, Prefect, a worker, and the dashboards' Voila
+    url = stack.dashboard_url(name, **parse_assignments(args.param))
+    if url is None:
+        raise DioptraLabError("the dashboards' server does not answer; see <home>/logs/voila.log")
+    print(f"Dashboard {name!r} (standalone Voila; the link carries its token, keep it private):")
+    print(f"  {url}")
     return 0
 
 
@@ -26,6 +50,10 @@ def print_connection_help(urls: dict[str, str], home: Any) -> None:
     print(f"  MLflow UI   {urls['mlflow']}")
     print(f"  Prefect UI  {urls['prefect'].removesuffix('/api')}")
     print(f"  Redis       {urls['redis']}")
+    if urls.get("dashboards"):
+        # the launcher's address with the token: whoever has it can submit jobs
+        print(f"  Dashboards  {urls['dashboards']}")
+        print("              (`dioptra-lab dashboard results` for the results explorer)")
     print(f"\nProcesses started here find the stack through {home}/stack.json.")
     print("Elsewhere (another host, a container), set:")
     print(
@@ -96,7 +124,21 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--queues", default=None, help="comma-separated queue names (default cpu)")
     p.add_argument("--gpus", default=None, help="comma-separated GPU ids, one per worker in turn")
+    p.add_argument("--no-dashboards", action="store_true", help="do not start the dashboards' Voila server")
     p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser(
+        "dashboard", help="a Voila dashboard (launcher, results) on the stack: prints its address"
+    )
+    p.add_argument("name", nargs="?", default="launcher", help="launcher (default) or results")
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a preset in the address, e.g. -p entrypoint=examples/pgd.yaml -p eps=0.1",
+    )
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("status", help="services, queues, workers and job counts")
     p.set_defaults(func=cmd_status)

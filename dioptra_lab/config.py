@@ -1,10 +1,12 @@
 """Settings: where the stack's files live, where plugins are found, and the service URLs.
 
 Precedence, highest first: environment variables, the stack's settings file
-(``<home>/stack.json``, written by ``dioptra-lab up``), ``dioptra_lab.toml`` in the
-current folder, built-in defaults. A notebook kernel, the command line and a
-worker on another host therefore find the same stack as long as they share the
-environment variables or the settings file.
+(``<home>/stack.json``, written by ``dioptra-lab up``), the project's ``dioptra_lab.toml``,
+built-in defaults. The project is found by walking up from the working folder to the
+first folder that holds a ``.dioptra_lab/`` stack folder, a ``dioptra_lab.toml`` or a
+``pyproject.toml`` (like git finds ``.git``), so a kernel started in ``notebooks/``, the
+command line and a widget find the same stack anywhere inside a project. A worker on
+another host finds it through the environment variables.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ REDIS_URL_ENV = "DIOPTRA_LAB_REDIS_URL"
 PREFECT_URL_ENV = "PREFECT_API_URL"
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
 CONFIG_FILE = "dioptra_lab.toml"
+DEFAULT_HOME = ".dioptra_lab"
 STACK_FILE = "stack.json"
 
 
@@ -38,6 +41,7 @@ class Settings:
     mlflow_tracking_uri: str | None = None
     default_queue: str = "cpu"
     default_experiment: str = "Default"
+    project_root: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -46,8 +50,25 @@ class Settings:
         return self.home / STACK_FILE
 
 
-def _read_toml(cwd: Path) -> dict[str, Any]:
-    path = cwd / CONFIG_FILE
+def find_project_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` with a stack folder or a project file.
+
+    A ``.dioptra_lab/`` folder or a ``dioptra_lab.toml`` marks a project; failing those,
+    the nearest ``pyproject.toml``; failing that, ``start`` itself.
+    """
+    start = start.resolve()
+    candidates = [start, *start.parents]
+    for folder in candidates:
+        if (folder / DEFAULT_HOME).is_dir() or (folder / CONFIG_FILE).is_file():
+            return folder
+    for folder in candidates:
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start
+
+
+def _read_toml(root: Path) -> dict[str, Any]:
+    path = root / CONFIG_FILE
     if not path.is_file():
         return {}
     try:
@@ -87,22 +108,34 @@ def _split_path(value: str, base: Path) -> list[Path]:
 
 
 def load_settings(cwd: Path | None = None) -> Settings:
-    """Resolve the settings for the current process (see the module docstring)."""
-    base = Path(cwd or os.getcwd())
-    toml = _read_toml(base)
-    home_value = os.environ.get(HOME_ENV) or toml.get("home") or ".dioptra_lab"
-    home = (base / str(home_value)).resolve()
-    plugin_value = os.environ.get(PLUGIN_PATH_ENV) or toml.get("plugin_path") or "plugins"
-    if isinstance(plugin_value, list):
-        plugin_value = os.pathsep.join(str(p) for p in plugin_value)
+    """Resolve the settings for the current process (see the module docstring).
+
+    Paths in environment variables are relative to the working folder; paths in the
+    project's ``dioptra_lab.toml`` and the defaults are relative to the project's root.
+    """
+    here = Path(cwd or os.getcwd())
+    root = find_project_root(here)
+    toml = _read_toml(root)
+    if os.environ.get(HOME_ENV):
+        home = (here / os.environ[HOME_ENV]).resolve()
+    else:
+        home = (root / str(toml.get("home") or DEFAULT_HOME)).resolve()
+    if os.environ.get(PLUGIN_PATH_ENV):
+        plugin_path = _split_path(os.environ[PLUGIN_PATH_ENV], here)
+    else:
+        plugin_value = toml.get("plugin_path") or "plugins"
+        if isinstance(plugin_value, list):
+            plugin_value = os.pathsep.join(str(p) for p in plugin_value)
+        plugin_path = _split_path(str(plugin_value), root)
     stack = read_stack_file(home)
     return Settings(
         home=home,
-        plugin_path=_split_path(str(plugin_value), base),
+        plugin_path=plugin_path,
         prefect_api_url=os.environ.get(PREFECT_URL_ENV) or stack.get("prefect_api_url"),
         redis_url=os.environ.get(REDIS_URL_ENV) or stack.get("redis_url"),
         mlflow_tracking_uri=os.environ.get(MLFLOW_URI_ENV) or stack.get("mlflow_tracking_uri"),
         default_queue=str(toml.get("queue", "cpu")),
         default_experiment=str(toml.get("experiment", "Default")),
+        project_root=root,
         extra=stack,
     )

@@ -117,6 +117,26 @@ class RunResult:
         """A table of step timings and the final results, for display."""
         return Summary(self)
 
+    def figures(self) -> dict[str, Any]:
+        """The matplotlib figures the steps returned, by ``step`` or ``step.output``."""
+        found = {}
+        for record in self.steps.values():
+            for name, value in record.outputs.items():
+                if hasattr(value, "savefig"):
+                    found[record.name if len(record.outputs) == 1 else f"{record.name}.{name}"] = value
+        return found
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return self.summary()._repr_mimebundle_(include, exclude)
+
+    def _ipython_display_(self) -> None:
+        """In a notebook: the results table, then every figure the steps made, inline."""
+        from IPython.display import display
+
+        display(self.summary())
+        for figure in self.figures().values():
+            display(figure)
+
 
 class StepView:
     """Notebook display of one step's outputs."""
@@ -140,6 +160,8 @@ class StepView:
 
 
 def _short(value: Any, limit: int = 300) -> str:
+    if hasattr(value, "savefig"):
+        return "a figure (shown as an image)"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -206,6 +206,37 @@ class EntryPoint:
             raise EntryPointError(self.source, self.problems)
         return self
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """Rich display in a notebook: the parameters table, the steps, the problems."""
+        import html
+
+        from dioptra_lab.display import html_table, text_table
+        from dioptra_lab.entrypoints.picture import entrypoint_svg
+
+        headers = ["parameter", "type", "default", "description"]
+        rows = [
+            [p.name, str(p.type), "required" if p.required else repr(p.default), p.description]
+            for p in self.parameters.values()
+        ]
+        steps = [[name, step.spec.qualname if step.spec else step.task] for name, step in self.steps.items()]
+        problems = "".join(f"<li>{html.escape(str(p))}</li>" for p in self.problems)
+        head = (
+            f"{self.name} ({self.kind} entry point, {len(self.parameters)} parameters, "
+            f"{len(self.steps)} steps)"
+        )
+        sections = [head, text_table(headers, rows), text_table(["step", "task"], steps)]
+        if self.problems:
+            listed = "\n".join(f"  - {p}" for p in self.problems)
+            sections.append(f"{len(self.problems)} problem(s):\n{listed}")
+        text = "\n\n".join(sections)
+        markup = (
+            f"<p><b>{html.escape(self.name)}</b> — {html.escape(self.description or self.source)}</p>"
+            + html_table(headers, rows)
+            + (entrypoint_svg(self) if self.steps else "")
+            + (f"<p style='color:#b00020'>Problems:</p><ul>{problems}</ul>" if problems else "")
+        )
+        return {"text/plain": text, "text/html": markup}
+
     @property
     def digest(self) -> str:
         """sha256 of the entry point's source text."""

@@ -30,6 +30,24 @@ TRACEBACK = "logs/traceback.txt"
 REAP_INTERVAL = 2.0
 
 
+def status_bundle(infos: list[JobInfo]) -> dict[str, Any]:
+    """Text and HTML of job status lines: id, status, progress (step i of n), failure."""
+    import html
+
+    lines, rows = [], []
+    for info in infos:
+        progress = info.progress
+        step = f"step {progress.index}/{progress.total} {progress.step}" if progress else ""
+        failure = str(info.failure) if info.failure else ""
+        lines.append("  ".join(x for x in (info.id, info.status.value, step, failure) if x))
+        bar = f"<progress value='{progress.index}' max='{progress.total}'></progress>" if progress else ""
+        rows.append(
+            f"<div><code>{info.id[:12]}</code> <b>{info.status.value}</b> {bar} {html.escape(step)}"
+            f" <span style='color:#b00020'>{html.escape(failure)}</span></div>"
+        )
+    return {"text/plain": "\n".join(lines), "text/html": "".join(rows)}
+
+
 class JobWaitTimeout(DioptraLabError):
     """``Job.wait`` ran out of time; the job goes on."""
 
@@ -71,6 +89,16 @@ class Job:
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+    # -- display -----------------------------------------------------------------------
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """A status line with a progress bar (a snapshot; in a kernel the live monitor shows)."""
+        return status_bundle([self.info()])
+
+    def _ipython_display_(self) -> None:
+        from dioptra_lab.display import show
+
+        show(self, self._repr_mimebundle_)
 
     # -- state -------------------------------------------------------------------------
     def _rq_job(self) -> Any | None:

@@ -18,7 +18,7 @@ from dioptra_lab.entrypoints import load_entrypoint
 from dioptra_lab.entrypoints.model import EntryPoint
 from dioptra_lab.errors import DioptraLabError, ParameterError
 from dioptra_lab.jobs.enqueue import JobOptions, SubmitOptions, check_services, enqueue_bundle
-from dioptra_lab.jobs.job import Job
+from dioptra_lab.jobs.job import Job, status_bundle
 from dioptra_lab.plugins.registry import get_registry
 from dioptra_lab.tracking import runs
 from dioptra_lab.tracking.bundles import build_bundle
@@ -67,6 +67,20 @@ class Sweep:
     def wait(self, timeout: float | None = None) -> list[str]:
         """Wait for every job; return their final statuses."""
         return [job.wait(timeout).value for job in self.jobs]
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """One line per job (a snapshot; in a kernel the live monitor shows)."""
+        bundle = status_bundle([job.info() for job in self.jobs])
+        head = f"sweep {self.id}: {len(self.jobs)} jobs"
+        return {
+            "text/plain": f"{head}\n{bundle['text/plain']}",
+            "text/html": f"<p>{head}</p>{bundle['text/html']}",
+        }
+
+    def _ipython_display_(self) -> None:
+        from dioptra_lab.display import show
+
+        show(self, self._repr_mimebundle_)
 
 
 def sweep_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:

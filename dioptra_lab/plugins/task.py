@@ -121,6 +121,27 @@ class TaskSpec:
             cache=self.cache,
         )
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """Rich display in a notebook: signature, inputs with types and bounds, outputs."""
+        import html
+
+        from dioptra_lab.display import html_table, text_table
+
+        headers = ["input", "type", "default", "description"]
+        rows = [
+            [i.name, str(i.type), "required" if i.required else repr(i.default), i.description]
+            for i in self.inputs
+        ]
+        outputs = ", ".join(f"{o.name}: {o.type}" for o in self.outputs) or "none"
+        signature = f"{self.name}({', '.join(i.name for i in self.inputs)}) -> {outputs}"
+        text = f"{signature}\n{self.description}\n\n{text_table(headers, rows)}\n\noutputs: {outputs}"
+        markup = (
+            f"<p><b>{html.escape(self.name)}</b> <code>{html.escape(self.qualname)}</code></p>"
+            f"<pre>{html.escape(self.doc or self.description)}</pre>"
+            f"{html_table(headers, rows)}<p>outputs: <code>{html.escape(outputs)}</code></p>"
+        )
+        return {"text/plain": text, "text/html": markup}
+
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description for `plugins show`, widgets and dashboards."""
         return {

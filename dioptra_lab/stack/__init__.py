@@ -4,7 +4,8 @@ Each service records its pid (``<home>/pids``), log (``<home>/logs``) and addres
 (``<home>/stack.json``, read by every other process through :mod:`dioptra_lab.config`).
 Starting a service that already answers does nothing, so ``up`` twice starts once.
 
-One module per service (:mod:`.redis`, :mod:`.mlflow`, :mod:`.prefect`, :mod:`.workers`),
+One module per service (:mod:`.redis`, :mod:`.mlflow`, :mod:`.prefect`, :mod:`.workers`,
+:mod:`.voila` for the dashboards),
 each a small object over the one recorded state of :mod:`.base`; :class:`Stack` composes
 them into up / down / status.
 """
@@ -19,6 +20,7 @@ from dioptra_lab.stack.base import URL_KEYS, Announce, ServiceState, StackState,
 from dioptra_lab.stack.mlflow import MlflowService
 from dioptra_lab.stack.prefect import PREFECT_UNUSED_SERVICES, PrefectService
 from dioptra_lab.stack.redis import RedisService, redis_healthy
+from dioptra_lab.stack.voila import VoilaService, dashboards_folder
 from dioptra_lab.stack.workers import Workers
 
 __all__ = [
@@ -49,6 +51,7 @@ class Stack:
         self._mlflow = MlflowService(self._state)
         self._prefect = PrefectService(self._state)
         self._workers = Workers(self._state)
+        self._voila = VoilaService(self._state)
 
     # `home` and `settings` live in the shared state, so that assigning either here (tests
     # point a Stack at a temporary folder) reaches every service.
@@ -101,6 +104,26 @@ class Stack:
         """Start workers ``worker-1`` … ``worker-N`` that are not already running."""
         return self._workers.ensure(count, queues, announce, gpus)
 
+    def ensure_dashboards(
+        self, announce: Announce = quiet, timeout: float = 60.0, root: Path | None = None
+    ) -> str:
+        """Standalone Voila serving the dashboards, with a token; return its address (no token).
+
+        Args:
+            announce: Receives progress lines for people.
+            timeout: Seconds to wait for a new server to answer.
+            root: The folder of dashboards (default: the project's ``notebooks/dashboards``).
+        """
+        return self._voila.ensure(announce, timeout, root)
+
+    def dashboard_url(self, name: str = "launcher", **query: str) -> str | None:
+        """The address of one dashboard with its token (and presets), if the server answers."""
+        return self._voila.page_url(name, **query)
+
+    def stop_dashboards(self) -> bool:
+        """Stop the dashboards' Voila server; return whether one was running."""
+        return self._voila.stop()
+
     # -- whole stack -----------------------------------------------------------------
     def up(
         self,
@@ -108,8 +131,17 @@ class Stack:
         queues: list[str] | None = None,
         announce: Announce = quiet,
         gpus: list[str] | None = None,
+        dashboards: bool = True,
     ) -> dict[str, str]:
-        """Start (or reuse) Redis, MLflow, Prefect and ``workers`` workers; return the URLs."""
+        """Start (or reuse) Redis, MLflow, Prefect, ``workers`` workers and the dashboards.
+
+        The dashboards (standalone Voila) start when ``dashboards`` is true and the project
+        has a ``notebooks/dashboards`` folder.
+
+        Returns:
+            The services' URLs; ``dashboards`` is the launcher's address with its token
+            (absent when the project has no ``notebooks/dashboards`` folder).
+        """
         urls = {
             "redis": self.ensure_redis(announce),
             "mlflow": self.ensure_mlflow(announce),
@@ -117,6 +149,9 @@ class Stack:
         }
         self.settings = load_settings()  # the addresses just recorded
         self.ensure_workers(workers, queues or [self.settings.default_queue], announce, gpus)
+        if dashboards and dashboards_folder(self.settings.project_root).is_dir():
+            self.ensure_dashboards(announce)
+            urls["dashboards"] = self.dashboard_url() or ""
         return urls
 
     def services(self) -> list[str]:

@@ -65,7 +65,14 @@ def client(uri: str | None = None) -> MlflowClient:
     key = (os.getpid(), uri or tracking_uri())
     with _lock:
         if key not in _clients:
+            import mlflow
             from mlflow import MlflowClient
 
+            # MLflow draws a tqdm bar per download: widgets in a notebook, noise in a log
+            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+            if not _clients:
+                # MLflow's fluent calls (log_model, autologging) default to ./mlruns in the
+                # working folder; point them at the same place as this client instead.
+                mlflow.set_tracking_uri(key[1])
             _clients[key] = MlflowClient(tracking_uri=key[1])
         return _clients[key]

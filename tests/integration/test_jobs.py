@@ -322,6 +322,7 @@ def test_redis_restart_keeps_queued_jobs(
 
 
 def test_up_twice_starts_nothing_new(worker: str, services: Stack) -> None:
+    Stack(load_settings()).up(workers=1, queues=[worker])  # the fixtures' stack plus the dashboards
     before = {s.name: s.pid for s in services.status()}
     urls = Stack(load_settings()).up(workers=1, queues=[worker])
     after = {s.name: s.pid for s in Stack(load_settings()).status()}

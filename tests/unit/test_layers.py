@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "dioptra_lab"
 # Lowest first. A module may import its own layer and the layers below it.
 LAYERS: list[list[str]] = [
     ["errors"],
-    ["config", "processes"],
+    ["config", "processes", "display"],
     ["types"],
     ["models"],
     ["plugins"],
@@ -26,6 +26,7 @@ LAYERS: list[list[str]] = [
     ["stack"],
     ["plots"],
     ["api"],
+    ["widgets"],
     ["cli", "cli_common", "cli_jobs", "cli_stack"],
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

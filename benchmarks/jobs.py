@@ -11,19 +11,14 @@ Starts its own embedded stack in a temporary folder and stops it at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
-os.environ["DIOPTRA_LAB_PLUGIN_PATH"] = str(FIXTURES / "plugins")
-os.environ["DIOPTRA_LAB_HOME"] = tempfile.mkdtemp(prefix="dioptra-lab-bench-")
-for name in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "DIOPTRA_LAB_REDIS_URL"):
-    os.environ.pop(name, None)
+from isolated import FIXTURES  # first: sets the environment
+
 BIN = Path(sys.executable).parent
 QUEUE = "bench"
 

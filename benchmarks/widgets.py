@@ -12,19 +12,11 @@ background thread; and it reports the monitor's service calls per second.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
-os.environ["DIOPTRA_LAB_PLUGIN_PATH"] = str(FIXTURES / "plugins")
-os.environ["DIOPTRA_LAB_HOME"] = tempfile.mkdtemp(prefix="dioptra-lab-bench-")
-for name in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "DIOPTRA_LAB_REDIS_URL"):
-    os.environ.pop(name, None)
+from isolated import FIXTURES  # first: sets the environment
 
 
 def run_cell(client: object, code: str) -> float:

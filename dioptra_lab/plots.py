@@ -30,7 +30,8 @@ def robustness_figure(
     return fig
 
 
-def _number(text: object) -> float | None:
+def as_number(text: object) -> float | None:
+    """A value as a number, or ``None`` (MLflow keeps parameters as text)."""
     try:
         return float(str(text))
     except ValueError:
@@ -68,11 +69,11 @@ def comparison_figure(
             lines.setdefault(str(row.params.get(by, "")) if by else "", []).append((x, y))
     if not lines:
         raise DioptraLabError(f"no finished run has parameter {param!r} and metric {metric!r}; pick others")
-    numeric = all(_number(x) is not None for points in lines.values() for x, _ in points)
+    numeric = all(as_number(x) is not None for points in lines.values() for x, _ in points)
     labels = list(dict.fromkeys(str(x) for points in lines.values() for x, _ in points))
     fig = Figure(figsize=(5.5, 3.6))
     ax = fig.add_subplot()
-    for name in sorted(lines, key=lambda n: (_number(n) is None, _number(n) or 0.0, n)):
+    for name in sorted(lines, key=lambda n: (as_number(n) is None, as_number(n) or 0.0, n)):
         points = lines[name]
         pairs = sorted((float(x) if numeric else labels.index(str(x)), y) for x, y in points)
         ax.plot(

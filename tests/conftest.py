@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,17 @@ TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
 PLUGINS = FIXTURES / "plugins"
 ENTRYPOINTS = FIXTURES / "entrypoints"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "condition") -> None:
+    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
 
 # Set before anything runs so that kernels started by Papermill inherit them; the
 # stack's files never land in the repository.

@@ -19,7 +19,8 @@ from dioptra_lab.plugins.registry import Registry
 from dioptra_lab.plugins.task import MISSING, OutputSpec, TaskSpec
 from dioptra_lab.types import ANY, ParamType, builtin_type, parse_type_definitions
 
-TOP_LEVEL = {
+# The top-level sections of Dioptra's format, in the order a written file has them.
+SECTIONS = (
     "name",
     "description",
     "types",
@@ -29,7 +30,8 @@ TOP_LEVEL = {
     "graph",
     "artifact_outputs",
     "artifacts",
-}
+)
+TOP_LEVEL = set(SECTIONS)
 STEP_KEYS = {"task", "args", "kwargs", "dependencies"}
 
 

@@ -14,17 +14,8 @@ from typing import Any
 
 import yaml
 
-SECTION_ORDER = (
-    "name",
-    "description",
-    "types",
-    "parameters",
-    "artifact_inputs",
-    "tasks",
-    "graph",
-    "artifact_outputs",
-    "artifacts",
-)
+from dioptra_lab.entrypoints.dioptra_format import SECTIONS
+
 STYLES = ("keyword", "positional", "mixed")
 
 
@@ -109,7 +100,7 @@ def dump_entrypoint_yaml(data: Mapping[str, Any]) -> str:
     Raises:
         ValueError: a value YAML cannot hold.
     """
-    ordered = {key: data[key] for key in SECTION_ORDER if key in data}
+    ordered = {key: data[key] for key in SECTIONS if key in data}
     ordered.update({key: value for key, value in data.items() if key not in ordered})
     return yaml.dump(
         plain(ordered),

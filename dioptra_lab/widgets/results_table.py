@@ -10,17 +10,9 @@ from typing import Any
 
 from dioptra_lab.errors import DioptraLabError
 from dioptra_lab.models import ExperimentResults, RunRow
-from dioptra_lab.plots import comparison_figure
+from dioptra_lab.plots import as_number, comparison_figure
 
 FIXED = ("run_id", "status", "entrypoint", "sweep")
-
-
-def number(text: Any) -> float | None:
-    """A parameter's text as a number, or ``None`` (MLflow keeps parameters as text)."""
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
 
 
 def cell(row: RunRow, column: str) -> Any:
@@ -42,7 +34,7 @@ def sort_rows(rows: list[RunRow], column: str | None, ascending: bool = True) ->
 
     def key(row: RunRow) -> tuple[int, float, str]:
         value = cell(row, column)
-        found = number(value) if not isinstance(value, float) else value
+        found = as_number(value) if not isinstance(value, float) else value
         return (0, found, "") if found is not None else (1, 0.0, str(value))
 
     return sorted(present, key=key, reverse=not ascending) + missing

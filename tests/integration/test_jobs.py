@@ -23,7 +23,7 @@ from dioptra_lab.plugins import Registry
 from dioptra_lab.plugins.registry import set_registry
 from dioptra_lab.processes import free_port, pid_alive
 from dioptra_lab.stack import Stack
-from tests.conftest import ENTRYPOINTS, PLUGINS
+from tests.conftest import ENTRYPOINTS, PLUGINS, wait_for
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -45,15 +45,6 @@ def start_worker(queue: str, *extra: str) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-
-
-def wait_for(predicate, timeout: float = 60, what: str = "condition") -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_submit_runs_and_logs_everything(worker: str, registry: Registry) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from dioptra_lab.tracking.client import client
 from dioptra_lab.widgets.form import ParameterForm
 from dioptra_lab.widgets.monitor import JobMonitor
 from dioptra_lab.widgets.results import ResultsView
-from tests.conftest import ENTRYPOINTS
+from tests.conftest import ENTRYPOINTS, wait_for
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -34,15 +33,6 @@ PNG = b"\x89PNG"
 @pytest.fixture(scope="module")
 def experiment() -> str:
     return f"widgets-{uuid.uuid4().hex[:8]}"
-
-
-def wait_for(predicate, timeout: float = 60, what: str = "condition") -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_form_checks_in_the_cli_words_and_submits(worker: str, registry: object, experiment: str) -> None:

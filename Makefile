@@ -3,18 +3,48 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LABEXT_OUT := dioptra_lab/labextension/package.json
+LABEXT_LINKED := $(VENV)/.labextension-installed
+LABEXT_DEST := $(VENV)/share/jupyter/labextensions/dioptra-lab
+LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json \
+	labextension/yarn.lock labextension/tsconfig.json
 
-.PHONY: setup redis chromium demo test lint format benchmarks clean
+.PHONY: setup labextension labextension-test redis chromium demo test lint format benchmarks clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(LABEXT_LINKED)
 
 # torch is pinned to the CPU wheel these machines carry; an unpinned torch pulls GBs of CUDA.
+# (SKIP_JUPYTER_BUILDER: the JupyterLab extension is built by `labextension` below, with the
+# venv's jlpm, which pip's isolated build environment cannot run.)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[ml,dev]"
+	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e ".[ml,dev]"
 	touch $(STAMP)
+
+# The JupyterLab extension: labextension/ (TypeScript) is built with the venv's jlpm into
+# dioptra_lab/labextension (gitignored; wheels ship it), only when missing or older than its
+# sources, then copied into the venv's share/jupyter/labextensions so its `jupyter lab` (and
+# Voila) load it. A copy, not `jupyter labextension develop`'s symlink: Voila's static handler
+# answers 403 for files a symlink puts outside its folder. The lockfile is immutable.
+labextension: $(LABEXT_LINKED)
+
+$(LABEXT_OUT): $(LABEXT_SRC) | $(STAMP)
+	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm install --immutable
+	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm build:prod
+	touch $(LABEXT_OUT)
+
+$(LABEXT_LINKED): $(LABEXT_OUT) $(STAMP)
+	rm -rf $(LABEXT_DEST)
+	mkdir -p $(dir $(LABEXT_DEST))
+	cp -R dioptra_lab/labextension $(LABEXT_DEST)
+	touch $(LABEXT_LINKED)
+
+# jest unit tests and the strict type check of the extension
+labextension-test: $(LABEXT_OUT)
+	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm test
+	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm lint
 
 # redis-server comes from Debian's package when it is missing.
 redis:
@@ -39,7 +69,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: setup redis chromium lint
+test: setup redis chromium lint labextension-test
 	$(BIN)/python -m pytest
 
 format: setup

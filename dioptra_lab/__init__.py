@@ -61,6 +61,17 @@ def _setup_kernel_display() -> None:
 _setup_kernel_display()
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension (the REST API), loaded from :mod:`dioptra_lab.server`."""
+    return [{"module": "dioptra_lab.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension (built from ``labextension/`` into ``labextension``),
+    for ``jupyter labextension develop``; wheels install it under share/jupyter/labextensions."""
+    return [{"src": "labextension", "dest": "dioptra-lab"}]
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:

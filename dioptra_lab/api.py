@@ -10,17 +10,24 @@ interfaces imports it. The most used functions are re-exported as ``dioptra_lab.
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from dioptra_lab.entrypoints import load_entrypoint
 from dioptra_lab.entrypoints.model import EntryPoint
 from dioptra_lab.models import (
     BrokenPluginInfo,
+    DashboardInfo,
+    EntryPointFile,
     EntryPointInfo,
     ExperimentResults,
     JobInfo,
+    JobStatus,
+    LogChunk,
+    ProblemInfo,
     ServiceInfo,
     StackStatus,
     TaskInfo,
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
     import nbformat
 
     from dioptra_lab.engine.results import RunResult
+    from dioptra_lab.jobs.enqueue import SubmitOptions
 
 EntryPointLike = str | Path | EntryPoint
 
@@ -83,6 +91,39 @@ def validate(entrypoint: EntryPointLike) -> EntryPointInfo:
     from dioptra_lab.entrypoints.info import entrypoint_info
 
     return entrypoint_info(_load(entrypoint).validate())
+
+
+def check(
+    entrypoint: EntryPointLike,
+    parameters: Mapping[str, Any] | None = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+) -> list[ProblemInfo]:
+    """Every problem at once: the entry point's, and those of the values (every combination
+    of ``grid`` over ``parameters``) as a submission would check them. Empty when all is well.
+
+    Raises:
+        EntryPointError: the file does not exist or is not an entry point at all.
+    """
+    from dioptra_lab.errors import DioptraLabError, ParameterError
+    from dioptra_lab.jobs.submit import check_sweep, sweep_grid
+
+    ep = _load(entrypoint)
+    problems = [ProblemInfo.of(p) for p in ep.problems]
+    try:
+        check_sweep(ep, sweep_grid(grid) if grid else [{}], parameters)
+    except ParameterError as exc:
+        problems.extend(ProblemInfo.of(p) for p in exc.problems)
+    except DioptraLabError as exc:  # a malformed grid
+        problems.append(ProblemInfo(str(exc), "grid"))
+    return problems
+
+
+def find_entrypoints(root: str | Path, limit: int = 1000) -> list[EntryPointFile]:
+    """The entry point files under ``root``: YAML task graphs and notebooks with a cell tagged
+    ``parameters`` (hidden folders, ``node_modules`` and checkpoints skipped)."""
+    from dioptra_lab.entrypoints.files import find_entrypoint_files
+
+    return find_entrypoint_files(Path(root), limit)
 
 
 def compile(entrypoint: EntryPointLike, output: str | Path | None = None) -> nbformat.NotebookNode:  # noqa: A001
@@ -139,11 +180,92 @@ def job_info(job_id: str) -> JobInfo:
     return Job(job_id).info()
 
 
-def list_jobs(experiment: str | None = None, limit: int = 50) -> list[JobInfo]:
-    """Recent jobs, newest first (of one experiment, or of all)."""
+def list_jobs(
+    experiment: str | None = None,
+    limit: int = 50,
+    *,
+    statuses: Iterable[JobStatus] | None = None,
+    sweep: str | None = None,
+    offset: int = 0,
+    with_progress: bool = False,
+) -> list[JobInfo]:
+    """Recent jobs, newest first (of one experiment, or of all).
+
+    ``statuses`` and ``sweep`` filter, ``offset`` skips the newest (paging), and
+    ``with_progress`` adds the progress of running jobs.
+    """
     from dioptra_lab.jobs import list_jobs as jobs
 
-    return jobs(experiment, limit)
+    return jobs(experiment, limit, statuses=statuses, sweep=sweep, offset=offset, with_progress=with_progress)
+
+
+def submit_jobs(
+    entrypoint: EntryPointLike,
+    parameters: Mapping[str, Any] | None = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    **options: Unpack[SubmitOptions],
+) -> tuple[list[JobInfo], str | None]:
+    """Submit one job, or one per combination of ``grid`` (a sweep); return the jobs' infos
+    and the sweep's id (``None`` for a single job). ``options`` as for
+    :func:`dioptra_lab.submit`: ``experiment``, ``queue``, ``timeout``, ``retries``.
+
+    Raises:
+        EntryPointError, ParameterError: invalid entry point or values (nothing queued).
+        ServiceError: Redis or MLflow is unreachable (nothing queued).
+    """
+    from dioptra_lab.jobs import submit, submit_sweep
+
+    ep = _load(entrypoint)
+    if grid:
+        sweep = submit_sweep(ep, grid, parameters, **options)
+        return [job.info() for job in sweep.jobs], sweep.id
+    return [submit(ep, parameters, **options).info()], None
+
+
+def rerun(job_id: str) -> JobInfo:
+    """Run a job's bundle (same code, same parameters) again as a new job; return its info."""
+    from dioptra_lab.jobs import Job
+
+    return Job(job_id).rerun().info()
+
+
+def job_notebook(job_id: str) -> nbformat.NotebookNode:
+    """A job's executed notebook.
+
+    Raises:
+        UnknownJobError: no such job.
+        NotReadyError: the job has not ended, so it has no executed notebook yet.
+    """
+    from dioptra_lab.jobs import Job
+
+    return Job(job_id).notebook()
+
+
+def _file_name(text: str) -> str:
+    return re.sub(r"[^\w .,=+()\[\]-]", "_", text).strip(" .")[:100] or "_"
+
+
+def save_job_notebook(job_id: str, folder: str | Path) -> Path:
+    """Write a job's executed notebook to ``folder/<experiment>/<run name>-<id8>.ipynb``; return
+    that path. Names are made safe for files; nothing is written outside ``folder``.
+
+    Raises:
+        UnknownJobError, NotReadyError: as :func:`job_notebook`.
+    """
+    import nbformat
+
+    from dioptra_lab.errors import DioptraLabError
+
+    info = job_info(job_id)
+    notebook = job_notebook(job_id)
+    base = Path(folder)
+    name = f"{_file_name(info.run_name or info.entrypoint)}-{job_id[:8]}.ipynb"
+    target = base / _file_name(info.experiment) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.resolve().is_relative_to(base.resolve()):
+        raise DioptraLabError(f"{target.parent} leads out of {base} (a symbolic link?); remove it")
+    nbformat.write(notebook, str(target))
+    return target
 
 
 def cancel(job_id: str) -> JobInfo:
@@ -167,6 +289,29 @@ def results(experiment: str) -> ExperimentResults:
 
 
 # -- the stack -------------------------------------------------------------------------------
+def _ui(service: str, url: str | None, details: dict[str, Any]) -> str | None:
+    """The web page of a service for people: MLflow's and Prefect's UIs, the Lab."""
+    if details.get("ui"):
+        return str(details["ui"])
+    if url and service == "mlflow":
+        return url
+    if url and service == "prefect":
+        return url.removesuffix("/api")
+    return None
+
+
+def require_tracking() -> str:
+    """The stack's MLflow address after checking that it answers.
+
+    Raises:
+        ServiceError: none is configured, or it does not answer (the message says to run
+            `dioptra-lab up`).
+    """
+    from dioptra_lab.tracking.client import require_mlflow
+
+    return require_mlflow()
+
+
 def stack_status() -> StackStatus:
     """Services of the embedded stack, and the queues and workers Redis knows.
 
@@ -178,7 +323,9 @@ def stack_status() -> StackStatus:
     from dioptra_lab.stack import Stack
 
     stack = Stack()
-    services = [ServiceInfo(s.name, s.running, s.pid, s.url, s.details.get("ui")) for s in stack.status()]
+    services = [
+        ServiceInfo(s.name, s.running, s.pid, s.url, _ui(s.name, s.url, s.details)) for s in stack.status()
+    ]
     try:
         queues, workers = queue_report()
     except DioptraLabError as exc:
@@ -191,6 +338,24 @@ def job_logs(job_id: str) -> str:
     from dioptra_lab.jobs import Job
 
     return Job(job_id).logs()
+
+
+def job_log_chunk(job_id: str, offset: int = 0) -> LogChunk:
+    """A job's output from character ``offset`` on (what a viewer has not shown yet), the
+    offset to ask for next, and whether the job has ended (then the text is complete).
+
+    Raises:
+        UnknownJobError: no such job.
+    """
+    from dioptra_lab.errors import DioptraLabError
+    from dioptra_lab.jobs import Job
+
+    if offset < 0:
+        raise DioptraLabError(f"offset must be >= 0, got {offset}")
+    job = Job(job_id)
+    done = job.status.done  # read first: once done, the output read next is complete
+    text = job.logs()
+    return LogChunk(text[offset:], max(offset, len(text)), done)
 
 
 def experiments() -> list[str]:
@@ -240,18 +405,67 @@ def run_figures(run_id: str) -> list[str]:
     return sorted(f.path for f in client().list_artifacts(run_id, "figures") if f.path.endswith(".png"))
 
 
+def _mlflow_ui() -> str | None:
+    from dioptra_lab.config import load_settings
+
+    uri = (load_settings().mlflow_tracking_uri or "").rstrip("/")
+    return uri if uri.startswith(("http://", "https://")) else None
+
+
+def _run_pages(uri: str, runs: list[tuple[str, str]]) -> dict[str, str]:
+    """The MLflow UI page of each ``(experiment, run id)``, by run id (one look-up per experiment)."""
+    from dioptra_lab.tracking.client import client
+
+    ids = {}
+    for name in {experiment for experiment, _ in runs if experiment}:
+        found = client().get_experiment_by_name(name)
+        if found is not None:
+            ids[name] = found.experiment_id
+    return {
+        run_id: f"{uri}/#/experiments/{ids[experiment]}/runs/{run_id}" if experiment in ids else f"{uri}/#/"
+        for experiment, run_id in runs
+    }
+
+
+def job_links(infos: Iterable[JobInfo]) -> dict[str, str | None]:
+    """The address of each job's run in the MLflow UI, by job id (``None`` without an MLflow
+    server)."""
+    infos = list(infos)
+    uri = _mlflow_ui()
+    if uri is None:
+        return {info.id: None for info in infos}
+    return dict(_run_pages(uri, [(info.experiment, info.id) for info in infos]))
+
+
+def dashboards(root: str | Path | None = None) -> list[DashboardInfo]:
+    """The Voila dashboards of the project at ``root`` (default: this project's root), with
+    paths relative to ``root`` and, when the stack's standalone Voila runs, their pages there."""
+    from dioptra_lab.config import load_settings
+    from dioptra_lab.stack import Stack
+    from dioptra_lab.stack.voila import dashboards_folder
+
+    base = Path(root) if root is not None else load_settings().project_root or Path.cwd()
+    folder = dashboards_folder(base)
+    if not folder.is_dir():
+        return []
+    pages = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    stack = Stack()
+    served = stack.dashboard_url() is not None  # one health check, not one per dashboard
+    return [
+        DashboardInfo(p.stem, p.relative_to(base).as_posix(), stack.dashboard_url(p.stem) if served else None)
+        for p in pages
+    ]
+
+
 def mlflow_links(experiment: str, run_id: str) -> dict[str, str]:
     """Addresses of a job's run in the MLflow UI: ``run`` (its page) and ``notebook`` (the
     executed notebook, once the job ended); empty when no MLflow server is configured."""
-    from dioptra_lab.config import load_settings
     from dioptra_lab.jobs.job import EXECUTED_NOTEBOOK
-    from dioptra_lab.tracking.client import client
 
-    uri = (load_settings().mlflow_tracking_uri or "").rstrip("/")
-    if not uri.startswith(("http://", "https://")):
+    uri = _mlflow_ui()
+    if uri is None:
         return {}
-    found = client().get_experiment_by_name(experiment) if experiment else None
-    run = f"{uri}/#/experiments/{found.experiment_id}/runs/{run_id}" if found else f"{uri}/#/"
+    run = _run_pages(uri, [(experiment, run_id)])[run_id]
     return {"run": run, "notebook": f"{uri}/get-artifact?path={EXECUTED_NOTEBOOK}&run_uuid={run_id}"}
 
 

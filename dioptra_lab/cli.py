@@ -123,6 +123,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     curve = save_demo_curve(headers, keep, stack.home)
     if curve:
         print(f"\nRobustness curve (adversarial accuracy against eps): {curve}")
+    if not args.no_lab:  # after the sweep, so that it does not compete with the jobs for the CPU
+        stack.ensure_lab(announce=err)
+        urls["lab"] = stack.lab_url() or ""
     print_connection_help(urls, stack.home)
     return code
 
@@ -209,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the quickstart experiment on the embedded stack")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="a parameter value")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--no-lab", action="store_true", help="do not start JupyterLab at the end")
     p.set_defaults(func=cmd_demo)
     cli_stack.add_commands(sub)
     cli_jobs.add_commands(sub)

@@ -19,6 +19,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         announce=err,
         gpus=split_names(args.gpus) or None,
         dashboards=not args.no_dashboards,
+        lab=not args.no_lab,
     )
     print_connection_help(urls, stack.home)
     return 0
@@ -50,6 +51,9 @@ def print_connection_help(urls: dict[str, str], home: Any) -> None:
     print(f"  MLflow UI   {urls['mlflow']}")
     print(f"  Prefect UI  {urls['prefect'].removesuffix('/api')}")
     print(f"  Redis       {urls['redis']}")
+    if urls.get("lab"):
+        print(f"  JupyterLab  {urls['lab']}")
+        print("              (the Dioptra Lab panel is in the left sidebar; the link carries the token)")
     if urls.get("dashboards"):
         # the launcher's address with the token: whoever has it can submit jobs
         print(f"  Dashboards  {urls['dashboards']}")
@@ -93,6 +97,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         for s in status.services
     ]
     print(table(rows, ["service", "state", "pid", "address"]))
+    if any(s.name == "lab" and s.running for s in status.services):
+        from dioptra_lab.stack import Stack
+
+        link = Stack().lab_url()
+        print(f"\nJupyterLab: {link}" if link else "\nJupyterLab does not answer; see <home>/logs/lab.log")
     if status.problem:
         # the services' table is still worth showing when Redis is down
         print(f"\nqueues: unavailable ({status.problem})")
@@ -120,11 +129,12 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("down", help="stop every service the stack started")
     p.set_defaults(func=cmd_down)
 
-    p = sub.add_parser("up", help="start Redis, MLflow, Prefect and workers (embedded stack)")
+    p = sub.add_parser("up", help="start the embedded stack (Redis, MLflow, Prefect, workers, Voila, Lab)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--queues", default=None, help="comma-separated queue names (default cpu)")
     p.add_argument("--gpus", default=None, help="comma-separated GPU ids, one per worker in turn")
     p.add_argument("--no-dashboards", action="store_true", help="do not start the dashboards' Voila server")
+    p.add_argument("--no-lab", action="store_true", help="do not start JupyterLab (with the extension)")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser(

@@ -21,11 +21,25 @@ class ConfigError(DioptraLabError):
     """A setting (environment variable, settings file) is missing or malformed."""
 
 
+class NotFoundError(DioptraLabError):
+    """Something asked for by name does not exist: a task, a job, an experiment, a file.
+
+    The REST API answers these with 404.
+    """
+
+
+class NotReadyError(DioptraLabError):
+    """Something asked for does not exist yet (a job's executed notebook before the job ends).
+
+    The REST API answers these with 409.
+    """
+
+
 class PluginError(DioptraLabError):
     """A plugin or task cannot be used."""
 
 
-class UnknownTaskError(PluginError):
+class UnknownTaskError(PluginError, NotFoundError):
     """A task name matches no registered task."""
 
     def __init__(self, name: str, suggestions: list[str], hint: str = "") -> None:
@@ -78,6 +92,18 @@ class EntryPointError(DioptraLabError):
         noun = "problem" if count == 1 else "problems"
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{source}: {count} {noun}:\n{lines}")
+
+
+class UnknownJobError(NotFoundError):
+    """A job id matches no job (no MLflow run has that id)."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"no job with id {job_id!r}; `dioptra-lab jobs list` shows the recent jobs")
+
+
+class UnknownExperimentError(NotFoundError):
+    """An experiment name matches no MLflow experiment."""
 
 
 class StepFailedError(DioptraLabError):

@@ -311,6 +311,7 @@ class JobInfo(Model):
     progress: Progress | None = None
     failure: Failure | None = None
     rerun_of: str | None = None
+    started: float | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -318,6 +319,20 @@ class JobInfo(Model):
         if self.submitted is None or self.ended is None:
             return None
         return self.ended - self.submitted
+
+    def expected_end(self, now: float) -> float | None:
+        """When a running job should end: ``started`` + elapsed ÷ steps done × steps in all.
+
+        ``None`` unless the job runs, has a start time and has finished its first step.
+        """
+        progress = self.progress
+        if self.status != JobStatus.RUNNING or self.started is None or progress is None:
+            return None
+        done = progress.index if progress.state == "finished" else progress.index - 1
+        if done <= 0 or progress.total <= 0:
+            return None
+        elapsed = max(now - self.started, 0.0)
+        return self.started + elapsed / done * progress.total
 
 
 @dataclass(frozen=True)
@@ -388,6 +403,53 @@ class ExperimentResults(Model):
         ]
         return headers, rows
 
+    def csv(self) -> str:
+        """The table of :meth:`table` as CSV text (headers first)."""
+        import csv
+        import io
+
+        headers, rows = self.table()
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(headers)
+        writer.writerows(rows)
+        return out.getvalue()
+
+
+@dataclass(frozen=True)
+class LogChunk(Model):
+    """A job's output from a character offset on, with the next offset and whether it ended.
+
+    ``done`` is true once the job has ended: nothing more will come.
+    """
+
+    text: str
+    offset: int
+    done: bool
+
+
+# -- files under a folder ----------------------------------------------------------------
+@dataclass(frozen=True)
+class EntryPointFile(Model):
+    """An entry point file found under a folder (``path`` relative to it)."""
+
+    path: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class DashboardInfo(Model):
+    """A Voila dashboard notebook of the project (``path`` relative to the project's root).
+
+    ``standalone`` is its page on the stack's standalone Voila, token included (the link for
+    people who do not program), when that server runs.
+    """
+
+    name: str
+    path: str
+    standalone: str | None = None
+
 
 # -- the stack ---------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -450,6 +512,9 @@ ALL_MODELS: tuple[type[Model], ...] = (
     RunSummary,
     RunRow,
     ExperimentResults,
+    LogChunk,
+    EntryPointFile,
+    DashboardInfo,
     ServiceInfo,
     QueueInfo,
     WorkerInfo,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from dioptra_lab.errors import DioptraLabError
+from dioptra_lab.errors import DioptraLabError, NotReadyError
 from dioptra_lab.jobs import lifecycle
 from dioptra_lab.jobs.connection import LOG_KEY, redis_connection, serializer
 from dioptra_lab.jobs.enqueue import enqueue_bundle, options_from_tags
@@ -72,7 +73,15 @@ def job_info(run: Any, experiment: str = "", progress: Progress | None = None) -
         progress=progress,
         failure=lifecycle.failure_from_tags(tags),
         rerun_of=tags.get(runs.TAG_RERUN_OF) or None,
+        started=_seconds(tags.get(runs.TAG_STARTED)),
     )
+
+
+def _seconds(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
 
 
 class Job:
@@ -126,8 +135,12 @@ class Job:
         return dict(found) if found else None
 
     def info(self) -> JobInfo:
-        """Status, progress, timings and failure, as the UIs show them."""
-        run = client().get_run(self.id)
+        """Status, progress, timings and failure, as the UIs show them.
+
+        Raises:
+            UnknownJobError: no job has this id.
+        """
+        run = runs.get_run(self.id)
         status = JobStatus.from_mlflow(run.info.status)
         progress = Progress.from_meta(self.progress) if status == JobStatus.RUNNING else None
         experiment = client().get_experiment(run.info.experiment_id).name
@@ -139,7 +152,7 @@ class Job:
         Workers do this in their maintenance; :meth:`wait` does it too, so a job whose
         worker died is noticed even when no other worker serves its queue.
         """
-        queue = client().get_run(self.id).data.tags.get(runs.TAG_QUEUE)
+        queue = runs.get_run(self.id).data.tags.get(runs.TAG_QUEUE)
         return reap_stale_jobs(redis_connection(), [queue] if queue else None)
 
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> JobStatus:
@@ -203,7 +216,7 @@ class Job:
     def results(self) -> JobResults:
         """The job's info plus the metrics, ``dioptra_lab.*`` tags and artifacts of its run."""
         mlflow = client()
-        run = mlflow.get_run(self.id)
+        run = runs.get_run(self.id)
         experiment = mlflow.get_experiment(run.info.experiment_id).name
         return JobResults(
             job=job_info(run, experiment),
@@ -219,16 +232,21 @@ class Job:
         return found
 
     def notebook(self) -> nbformat.NotebookNode:
-        """The executed notebook (available once the job ended)."""
+        """The executed notebook (available once the job ended).
+
+        Raises:
+            UnknownJobError: no job has this id.
+            NotReadyError: the job has no executed notebook (yet).
+        """
         text = self._artifact_text(EXECUTED_NOTEBOOK)
         if text is None:
-            raise DioptraLabError(f"job {self.id} has no executed notebook yet (status {self.status.value})")
+            raise NotReadyError(f"job {self.id} has no executed notebook yet (status {self.status.value})")
         return nbformat.reads(text, as_version=4)
 
     def rerun(self) -> Job:
         """Run the same bundle (same code, same parameters) again as a new job."""
         mlflow = client()
-        run = mlflow.get_run(self.id)
+        run = runs.get_run(self.id)
         tags = run.data.tags
         bundle = download_bundle(mlflow, self.id, tags.get(runs.TAG_BUNDLE_SHA))
         experiment = mlflow.get_experiment(run.info.experiment_id).name
@@ -236,17 +254,59 @@ class Job:
         return Job(enqueue_bundle(bundle, options, f"{run.info.run_name} (rerun)"))
 
 
-def list_jobs(experiment: str | None = None, limit: int = 50) -> list[JobInfo]:
-    """Recent jobs (runs tagged by dioptra_lab), newest first."""
+def list_jobs(
+    experiment: str | None = None,
+    limit: int = 50,
+    *,
+    statuses: Iterable[JobStatus] | None = None,
+    sweep: str | None = None,
+    offset: int = 0,
+    with_progress: bool = False,
+) -> list[JobInfo]:
+    """Recent jobs (runs tagged by dioptra_lab), newest first.
+
+    Args:
+        experiment: only this experiment's (none when it does not exist).
+        limit: at most this many.
+        statuses: only jobs in one of these states.
+        sweep: only the jobs of this sweep.
+        offset: skip this many of the newest first (paging).
+        with_progress: add the progress of running jobs (from Redis; left out if it is down).
+    """
     mlflow = client()
     experiments = [mlflow.get_experiment_by_name(experiment)] if experiment else mlflow.search_experiments()
     names = {e.experiment_id: e.name for e in experiments if e is not None}
-    if not names:
+    if not names or limit <= 0:
         return []
-    found = mlflow.search_runs(
-        list(names),
-        filter_string=f"tags.`{runs.TAG_JOB}` != ''",
-        max_results=limit,
-        order_by=["start_time DESC"],
-    )
-    return [job_info(r, names.get(r.info.experiment_id, "")) for r in found]
+    base = f"tags.`{runs.TAG_JOB}` != ''"
+    if sweep:
+        base += f" and tags.`{runs.TAG_SWEEP}` = '{_quoted(sweep)}'"
+    # MLflow's filter has no OR and no IN for statuses: one search per status, merged.
+    wanted = sorted({s.mlflow for s in statuses}) if statuses is not None else [None]
+    found: list[Any] = []
+    for status in wanted:
+        where = base if status is None else f"{base} and attributes.status = '{status}'"
+        found.extend(
+            mlflow.search_runs(
+                list(names), filter_string=where, max_results=offset + limit, order_by=["start_time DESC"]
+            )
+        )
+    found.sort(key=lambda r: r.info.start_time or 0, reverse=True)
+    infos = [job_info(r, names.get(r.info.experiment_id, "")) for r in found[offset : offset + limit]]
+    return [_with_progress(i) for i in infos] if with_progress else infos
+
+
+def _quoted(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _with_progress(info: JobInfo) -> JobInfo:
+    import dataclasses
+
+    if info.status != JobStatus.RUNNING:
+        return info
+    try:
+        progress = Progress.from_meta(Job(info.id).progress)
+    except DioptraLabError:  # Redis is down: the history still shows
+        return info
+    return dataclasses.replace(info, progress=progress)

@@ -18,6 +18,7 @@ a status (:func:`status`) never changes one.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from dioptra_lab.models import Failure, JobStatus
@@ -91,8 +92,12 @@ def create(experiment: str, run_name: str, params: dict[str, Any], tags: dict[st
 
 
 def start(run_id: str, worker: str, attempt: int) -> bool:
-    """queued → running: a worker took the job (attempt 1, 2, … with retries)."""
-    return _move(run_id, JobStatus.RUNNING, {runs.TAG_WORKER: worker, runs.TAG_ATTEMPT: attempt})
+    """queued → running: a worker took the job (attempt 1, 2, … with retries).
+
+    Records when (``dioptra_lab.started``, epoch seconds; a retry records its own start).
+    """
+    tags = {runs.TAG_WORKER: worker, runs.TAG_ATTEMPT: attempt, runs.TAG_STARTED: f"{time.time():.3f}"}
+    return _move(run_id, JobStatus.RUNNING, tags)
 
 
 def finish(run_id: str) -> bool:

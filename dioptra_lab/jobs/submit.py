@@ -94,6 +94,30 @@ def sweep_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
 
 
+def check_sweep(
+    ep: EntryPoint,
+    combos: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any] | None = None,
+    *,
+    from_text: bool = False,
+) -> list[dict[str, Any]]:
+    """The checked values of every combination (``params`` under each); nothing is queued.
+
+    Raises:
+        ParameterError: every problem of every combination at once (each problem once).
+    """
+    problems: list[str] = []
+    checked = []
+    for combo in combos:
+        try:
+            checked.append(ep.coerce({**(params or {}), **combo}, from_text=from_text))
+        except ParameterError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
+    if problems:
+        raise ParameterError(problems)
+    return checked
+
+
 def submit_sweep(
     entrypoint: str | Path | EntryPoint,
     grid: Mapping[str, Sequence[Any]],
@@ -109,15 +133,7 @@ def submit_sweep(
     """
     ep = _as_entrypoint(entrypoint)
     combos = sweep_grid(grid)
-    problems: list[str] = []
-    checked = []
-    for combo in combos:
-        try:
-            checked.append(ep.coerce({**(params or {}), **combo}, from_text=from_text))
-        except ParameterError as exc:
-            problems.extend(p for p in exc.problems if p not in problems)
-    if problems:
-        raise ParameterError(problems)
+    checked = check_sweep(ep, combos, params, from_text=from_text)
     sweep_id = uuid.uuid4().hex[:12]
     job_options = JobOptions.of(options, **{runs.TAG_SWEEP: sweep_id})
     conn = check_services()

@@ -13,6 +13,7 @@ import importlib
 import importlib.metadata
 import pkgutil
 import sys
+import threading
 import traceback
 import warnings
 from dataclasses import dataclass, field
@@ -77,31 +78,36 @@ class Registry:
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
         self._discovered = False
+        # Threads (the REST API's handlers) wait for a discovery under way rather than see
+        # half a registry; re-entrant for plugins that look tasks up while they import.
+        self._lock = threading.RLock()
 
     # -- discovery -------------------------------------------------------------------
     def discover(self) -> Registry:
         """Import every plugin once; later calls do nothing (see :meth:`reload`)."""
-        if self._discovered:
+        with self._lock:
+            if self._discovered:
+                return self
+            self._discovered = True
+            for folder in self.plugin_path:
+                if folder.is_dir():
+                    self._discover_folder(folder.resolve())
+            if self.distributions:
+                self._discover_distributions()
             return self
-        self._discovered = True
-        for folder in self.plugin_path:
-            if folder.is_dir():
-                self._discover_folder(folder.resolve())
-        if self.distributions:
-            self._discover_distributions()
-        return self
 
     def reload(self) -> Registry:
         """Forget every plugin module and discover again (picks up edited plugin files)."""
-        for info in self.plugins.values():
-            for module in [m for m in sys.modules if m == info.name or m.startswith(info.name + ".")]:
-                del sys.modules[module]
-        importlib.invalidate_caches()
-        self.tasks.clear()
-        self.plugins.clear()
-        self.broken.clear()
-        self._discovered = False
-        return self.discover()
+        with self._lock:
+            for info in self.plugins.values():
+                for module in [m for m in sys.modules if m == info.name or m.startswith(info.name + ".")]:
+                    del sys.modules[module]
+            importlib.invalidate_caches()
+            self.tasks.clear()
+            self.plugins.clear()
+            self.broken.clear()
+            self._discovered = False
+            return self.discover()
 
     def _discover_folder(self, folder: Path) -> None:
         if str(folder) not in sys.path:
@@ -254,16 +260,19 @@ def _defined_under(module: ModuleType, location: Path) -> bool:
 
 
 _registry: Registry | None = None
+_creating = threading.Lock()
 
 
 def get_registry() -> Registry:
     """The process-wide registry for the current settings' plugin path."""
     global _registry
-    if _registry is None:
-        from dioptra_lab.config import load_settings
+    with _creating:
+        if _registry is None:
+            from dioptra_lab.config import load_settings
 
-        _registry = Registry(load_settings().plugin_path)
-    return _registry.discover()
+            _registry = Registry(load_settings().plugin_path)
+        registry = _registry
+    return registry.discover()
 
 
 def set_registry(registry: Registry | None) -> None:

@@ -5,7 +5,7 @@ Each service records its pid (``<home>/pids``), log (``<home>/logs``) and addres
 Starting a service that already answers does nothing, so ``up`` twice starts once.
 
 One module per service (:mod:`.redis`, :mod:`.mlflow`, :mod:`.prefect`, :mod:`.workers`,
-:mod:`.voila` for the dashboards),
+:mod:`.voila` for the dashboards, :mod:`.lab` for JupyterLab with the extension),
 each a small object over the one recorded state of :mod:`.base`; :class:`Stack` composes
 them into up / down / status.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 from dioptra_lab.config import Settings, load_settings
 from dioptra_lab.processes import stop_pid
 from dioptra_lab.stack.base import URL_KEYS, Announce, ServiceState, StackState, executable, quiet
+from dioptra_lab.stack.lab import LabService
 from dioptra_lab.stack.mlflow import MlflowService
 from dioptra_lab.stack.prefect import PREFECT_UNUSED_SERVICES, PrefectService
 from dioptra_lab.stack.redis import RedisService, redis_healthy
@@ -52,6 +53,7 @@ class Stack:
         self._prefect = PrefectService(self._state)
         self._workers = Workers(self._state)
         self._voila = VoilaService(self._state)
+        self._lab = LabService(self._state)
 
     # `home` and `settings` live in the shared state, so that assigning either here (tests
     # point a Stack at a temporary folder) reaches every service.
@@ -124,6 +126,18 @@ class Stack:
         """Stop the dashboards' Voila server; return whether one was running."""
         return self._voila.stop()
 
+    def ensure_lab(self, announce: Announce = quiet, timeout: float = 90.0, root: Path | None = None) -> str:
+        """JupyterLab with the dioptra_lab extension on the project's root; return its address."""
+        return self._lab.ensure(announce, timeout, root)
+
+    def lab_url(self, path: str = "lab") -> str | None:
+        """An address in the stack's JupyterLab with its token, if the server answers."""
+        return self._lab.page_url(path)
+
+    def stop_lab(self) -> bool:
+        """Stop the stack's JupyterLab; return whether one was running."""
+        return self._lab.stop()
+
     # -- whole stack -----------------------------------------------------------------
     def up(
         self,
@@ -132,15 +146,18 @@ class Stack:
         announce: Announce = quiet,
         gpus: list[str] | None = None,
         dashboards: bool = True,
+        lab: bool = False,
     ) -> dict[str, str]:
-        """Start (or reuse) Redis, MLflow, Prefect, ``workers`` workers and the dashboards.
+        """Start (or reuse) Redis, MLflow, Prefect, ``workers`` workers, the dashboards and Lab.
 
         The dashboards (standalone Voila) start when ``dashboards`` is true and the project
-        has a ``notebooks/dashboards`` folder.
+        has a ``notebooks/dashboards`` folder; JupyterLab with the extension when ``lab`` is
+        true (`dioptra-lab up` asks for it unless ``--no-lab``).
 
         Returns:
             The services' URLs; ``dashboards`` is the launcher's address with its token
-            (absent when the project has no ``notebooks/dashboards`` folder).
+            (absent when the project has no ``notebooks/dashboards`` folder), ``lab`` the
+            Lab's address with its token.
         """
         urls = {
             "redis": self.ensure_redis(announce),
@@ -152,6 +169,9 @@ class Stack:
         if dashboards and dashboards_folder(self.settings.project_root).is_dir():
             self.ensure_dashboards(announce)
             urls["dashboards"] = self.dashboard_url() or ""
+        if lab:
+            self.ensure_lab(announce)
+            urls["lab"] = self.lab_url() or ""
         return urls
 
     def services(self) -> list[str]:

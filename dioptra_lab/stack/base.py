@@ -9,6 +9,7 @@ files; the service modules only decide what to start and how to tell that it ans
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 from collections.abc import Callable
@@ -27,6 +28,36 @@ Announce = Callable[[str], None]
 # The settings key each service's address is also written under in stack.json, so that
 # load_settings() in any process finds it without knowing about services.
 URL_KEYS = {"prefect": "prefect_api_url", "redis": "redis_url", "mlflow": "mlflow_tracking_uri"}
+
+
+def read_secret(home: Path, name: str) -> str | None:
+    """A token recorded in the owner-only file ``home/name``, if any."""
+    try:
+        token = (home / name).read_text().strip()
+    except OSError:
+        return None
+    return token or None
+
+
+def ensure_secret(home: Path, name: str) -> str:
+    """The token in ``home/name``: the recorded one, else a new one in an owner-only file.
+
+    Servers read it through ``JUPYTER_TOKEN_FILE``, so it never appears on a command line
+    other users can read.
+    """
+    token = read_secret(home, name)
+    path = home / name
+    if token is not None:
+        path.chmod(0o600)
+        return token
+    home.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    # O_EXCL + 0o600: the file is never readable by others, not even for a moment.
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token)  # no newline: Jupyter reads JUPYTER_TOKEN_FILE verbatim
+    return token
 
 
 def quiet(message: str) -> None:
@@ -204,3 +235,12 @@ class Service:
     def candidate_url(self, configured: str | None) -> str | None:
         """The configured address, else the one this stack recorded (not yet checked)."""
         return configured or self.state.recorded(self.name).get("url")
+
+    def stop(self) -> bool:
+        """Stop this service's process (and its children); return whether one was running."""
+        pid = self.state.pid(self.name)
+        if pid is not None:
+            stop_pid(pid)
+        self.state.pidfile(self.name).unlink(missing_ok=True)
+        self.state.forget(self.name)
+        return pid is not None

@@ -18,13 +18,12 @@ makes and find none leaving 127.0.0.1.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from urllib.parse import quote
 
 from dioptra_lab.errors import ServiceError
-from dioptra_lab.processes import http_ok, stop_pid
-from dioptra_lab.stack.base import Announce, Service, executable, quiet
+from dioptra_lab.processes import http_ok
+from dioptra_lab.stack.base import Announce, Service, ensure_secret, executable, quiet, read_secret
 
 PORT_ENV = "DIOPTRA_LAB_VOILA_PORT"
 TOKEN_FILE = "voila.token"
@@ -42,28 +41,12 @@ DASHBOARDS = ("notebooks", "dashboards")
 
 def read_token(home: Path) -> str | None:
     """The dashboards' token recorded under ``home``, if any."""
-    try:
-        token = (home / TOKEN_FILE).read_text().strip()
-    except OSError:
-        return None
-    return token or None
+    return read_secret(home, TOKEN_FILE)
 
 
 def ensure_token(home: Path) -> str:
     """The dashboards' token: the recorded one, else a new one in an owner-only file."""
-    token = read_token(home)
-    path = home / TOKEN_FILE
-    if token is not None:
-        path.chmod(0o600)
-        return token
-    home.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
-    # O_EXCL + 0o600: the file is never readable by others, not even for a moment.
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token)  # no newline: Jupyter reads JUPYTER_TOKEN_FILE verbatim
-    return token
+    return ensure_secret(home, TOKEN_FILE)
 
 
 def dashboards_folder(project_root: Path | None) -> Path:
@@ -153,15 +136,6 @@ class VoilaService(Service):
         )
         announce(f"Dashboards ready: {dashboard_url(url, token, 'launcher')}")
         return url
-
-    def stop(self) -> bool:
-        """Stop the stack's Voila server (and its kernels); return whether one was running."""
-        pid = self.state.pid(self.name)
-        if pid is not None:
-            stop_pid(pid)
-        self.state.pidfile(self.name).unlink(missing_ok=True)
-        self.state.forget(self.name)
-        return pid is not None
 
 
 def voila_healthy(url: str, token: str, timeout: float = 2.0) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dioptra_lab.errors import DioptraLabError
+from dioptra_lab.errors import UnknownExperimentError
 from dioptra_lab.models import ExperimentResults, JobStatus, RunRow
 from dioptra_lab.tracking.client import client
 from dioptra_lab.tracking.runs import TAG_ENTRYPOINT, TAG_SWEEP
@@ -17,13 +17,13 @@ def experiment_results(experiment: str, max_results: int = 1000) -> ExperimentRe
     """Every run of ``experiment``, newest first, with its params and metrics.
 
     Raises:
-        DioptraLabError: no such experiment (the message lists the experiments there are).
+        UnknownExperimentError: no such experiment (the message lists the experiments there are).
     """
     mlflow = client()
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
         names = ", ".join(experiment_names()) or "none yet"
-        raise DioptraLabError(f"no experiment named {experiment!r}; experiments: {names}")
+        raise UnknownExperimentError(f"no experiment named {experiment!r}; experiments: {names}")
     rows = [
         RunRow(
             run_id=run.info.run_id,

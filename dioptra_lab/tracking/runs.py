@@ -31,6 +31,7 @@ TAG_EVALUE = TAG + "exception_message"
 TAG_CELL = TAG + "failed_cell"
 TAG_LAST_FAILURE = TAG + "last_failure"
 TAG_WORKER = TAG + "worker"
+TAG_STARTED = TAG + "started"
 TAG_PLUGIN_SHA = TAG + "plugin_sha256."
 
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
@@ -85,9 +86,36 @@ def set_tags(run_id: str, tags: dict[str, Any]) -> None:
     client().log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
 
+# MLflow's answers for a run id it does not know (RestException from a server, MlflowException
+# from its own check of the id's characters).
+_NO_SUCH_RUN = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+
+
+def get_run(run_id: str) -> Any:
+    """The MLflow run ``run_id`` (= a job's id).
+
+    Raises:
+        UnknownJobError: MLflow knows no run with that id (or the id is malformed).
+    """
+    from mlflow.exceptions import MlflowException
+
+    from dioptra_lab.errors import UnknownJobError
+
+    try:
+        return client().get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code in _NO_SUCH_RUN:
+            raise UnknownJobError(run_id) from exc
+        raise
+
+
 def run_status(run_id: str) -> str:
-    """The run's MLflow status (SCHEDULED, RUNNING, FINISHED, FAILED, KILLED)."""
-    return str(client().get_run(run_id).info.status)
+    """The run's MLflow status (SCHEDULED, RUNNING, FINISHED, FAILED, KILLED).
+
+    Raises:
+        UnknownJobError: no such run.
+    """
+    return str(get_run(run_id).info.status)
 
 
 def write_status(run_id: str, status: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 from typing import Any
@@ -68,13 +67,7 @@ def table_html(results: ExperimentResults, rows: list[RunRow], selected: str | N
 
 def csv_text(results: ExperimentResults, rows: list[RunRow]) -> str:
     """The rows as CSV, with the headers of ``ExperimentResults.table()``."""
-    shown = ExperimentResults(results.experiment, results.params, results.metrics, rows)
-    headers, table = shown.table()
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(headers)
-    writer.writerows(table)
-    return out.getvalue()
+    return ExperimentResults(results.experiment, results.params, results.metrics, rows).csv()
 
 
 def csv_link(results: ExperimentResults, rows: list[RunRow]) -> str:

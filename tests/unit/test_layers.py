@@ -27,6 +27,7 @@ LAYERS: list[list[str]] = [
     ["plots"],
     ["api"],
     ["widgets"],
+    ["server"],
     ["cli", "cli_common", "cli_jobs", "cli_stack"],
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

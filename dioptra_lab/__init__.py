@@ -32,6 +32,8 @@ _EXPORTS = {
     "cancel": "dioptra_lab.api",
     "results": "dioptra_lab.api",
     "stack_status": "dioptra_lab.api",
+    # the notebook: every widget as tabs in one (dioptra_lab.widgets has each on its own)
+    "lab": "dioptra_lab.widgets.lab",
     "submit": "dioptra_lab.jobs.submit",
     "submit_sweep": "dioptra_lab.jobs.submit",
     "Job": "dioptra_lab.jobs.job",

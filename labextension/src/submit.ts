@@ -466,7 +466,12 @@ export async function submitEntryPoint(
   let queueProblem: string | undefined;
   try {
     const stack = await client.stack();
-    queues = (stack.queues ?? []).map(q => q.name);
+    // the queues Redis knows (they exist once a job was queued) and those workers serve
+    const names = (stack.queues ?? []).map(q => q.name);
+    for (const worker of stack.workers ?? []) {
+      names.push(...(worker.queues ?? []));
+    }
+    queues = [...new Set(names)].sort();
     if (stack.problem) {
       queueProblem = stack.problem;
     }

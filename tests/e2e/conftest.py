@@ -253,3 +253,41 @@ def voila_dashboard(worker: str) -> Server:
     token = read_token(stack.home)
     assert token is not None
     return Server(url, token)
+
+
+@pytest.fixture(scope="session")
+def stack_lab(worker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The stack's own JupyterLab (``dioptra-lab up`` starts it) with the extension.
+
+    It serves a copy of the repository's ``examples/`` and ``notebooks/`` (so the notebooks
+    the tests save or create stay out of the repository); jobs go to the session's worker on the
+    ``tests`` queue; the Lab's kernels and the REST API get the built-in plugins, which the
+    examples use. Its Lab settings and workspaces live in a temporary folder, so nothing is
+    written into the user's own Lab settings.
+    """
+    import shutil
+
+    from dioptra_lab.config import load_settings
+    from dioptra_lab.stack import Stack
+    from dioptra_lab.stack.base import read_secret
+    from dioptra_lab.stack.lab import TOKEN_FILE
+
+    state = tmp_path_factory.mktemp("stack-lab")
+    root = state / "project"
+    for folder in ("examples", "notebooks"):
+        shutil.copytree(REPO / folder, root / folder)
+    # no "get notified about official Jupyter news?" prompt over the page
+    news = state / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    os.environ["JUPYTERLAB_SETTINGS_DIR"] = str(state / "settings")
+    os.environ["JUPYTERLAB_WORKSPACES_DIR"] = str(state / "workspaces")
+    settings = load_settings(REPO)
+    settings.plugin_path = [REPO / "plugins"]
+    stack = Stack(settings)
+    stack.stop_lab()  # one started by an earlier test with other settings is not ours
+    url = stack.ensure_lab(root=root)
+    token = read_secret(stack.home, TOKEN_FILE)
+    assert token is not None
+    yield Server(url, token)
+    stack.stop_lab()

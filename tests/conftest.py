@@ -27,6 +27,13 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last. Playwright's synchronous API keeps its event loop running in the
+    main thread for as long as the session's browser lives, and the in-process Jupyter server of
+    the REST API's tests (pytest-jupyter) needs to run its own loop there."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
 # Set before anything runs so that kernels started by Papermill inherit them; the
 # stack's files never land in the repository.
 os.environ["DIOPTRA_LAB_PLUGIN_PATH"] = str(PLUGINS)

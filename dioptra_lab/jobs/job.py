@@ -7,6 +7,7 @@ state changes go through :mod:`dioptra_lab.jobs.lifecycle`.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from collections.abc import Iterable
@@ -254,6 +255,11 @@ class Job:
         return Job(enqueue_bundle(bundle, options, f"{run.info.run_name} (rerun)"))
 
 
+# MLflow answers at most this many runs to one search (its SEARCH_MAX_RESULTS_THRESHOLD)
+SEARCH_LIMIT = 50_000
+SWEEP_ID = re.compile(r"[0-9a-f]{1,64}")
+
+
 def list_jobs(
     experiment: str | None = None,
     limit: int = 50,
@@ -273,6 +279,13 @@ def list_jobs(
         offset: skip this many of the newest first (paging).
         with_progress: add the progress of running jobs (from Redis; left out if it is down).
     """
+    if offset + limit > SEARCH_LIMIT:
+        raise DioptraLabError(
+            f"jobs are listed at most {SEARCH_LIMIT:,} back (offset {offset:,} + limit {limit:,}); "
+            "narrow the list by experiment, status or sweep"
+        )
+    if sweep is not None and not SWEEP_ID.fullmatch(sweep):
+        return []  # sweep ids are short hex strings: no sweep has this one
     mlflow = client()
     experiments = [mlflow.get_experiment_by_name(experiment)] if experiment else mlflow.search_experiments()
     names = {e.experiment_id: e.name for e in experiments if e is not None}

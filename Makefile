@@ -81,6 +81,7 @@ benchmarks: setup redis
 	$(BIN)/python benchmarks/jobs.py
 	$(BIN)/python benchmarks/attacks.py
 	$(BIN)/python benchmarks/widgets.py
+	$(BIN)/python benchmarks/panel.py
 
 clean:
 	-$(BIN)/dioptra-lab down

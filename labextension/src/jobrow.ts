@@ -12,6 +12,7 @@ import {
   startedText
 } from './format';
 import type { IJobView } from './types';
+import { el } from './dom';
 
 /** What a job row's buttons do. */
 export type JobAction = 'cancel' | 'rerun' | 'notebook' | 'mlflow' | 'logs';
@@ -23,19 +24,6 @@ export const JOB_ACTIONS: { action: JobAction; label: string; title: string }[] 
   { action: 'mlflow', label: 'MLflow', title: 'Open the MLflow run in a new tab' },
   { action: 'logs', label: 'Logs', title: 'Show the logs of this job' }
 ];
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 function setText(node: HTMLElement, text: string): void {
   if (node.textContent !== text) {

@@ -10,6 +10,7 @@ import type { DioptraClient } from './api';
 import { JobAction, JobRow } from './jobrow';
 import { errorMessage, errorStatus } from './requests';
 import { IJobView, IServiceInfo, IStackStatus, JOB_STATUSES } from './types';
+import { el } from './dom';
 
 /** How often the jobs list refreshes while the panel is visible (ms). */
 export const REFRESH_MS = 2000;
@@ -22,19 +23,6 @@ export interface IPanelHost {
   runAction(action: JobAction, job: IJobView): Promise<void>;
   /** Jobs as the panel saw them (the notifier learns of ended jobs from them). */
   jobsSeen?(jobs: IJobView[]): void;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 function option(value: string, label: string): HTMLOptionElement {

@@ -26,6 +26,7 @@ import type {
   ISubmitAnswer,
   ISubmitRequest
 } from './types';
+import { el } from './dom';
 
 /** How long the form waits after the last keystroke before asking the server (ms). */
 export const VALIDATE_DELAY_MS = 400;
@@ -42,19 +43,6 @@ interface IField {
 }
 
 let fieldCounter = 0;
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 function option(value: string, label: string = value): HTMLOptionElement {
   const node = document.createElement('option');

@@ -1,9 +1,12 @@
-"""Install hints in messages name extras that pyproject.toml defines."""
+"""Packaging: install hints name extras pyproject.toml defines; the wheel ships the Lab extension."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,3 +22,37 @@ def test_every_install_hint_names_a_defined_extra() -> None:
     assert hinted, "no install hint found; the test would check nothing"
     missing = {extra: str(path) for extra, path in hinted.items() if extra not in extras}
     assert not missing, f"hints name extras pyproject.toml lacks: {missing}"
+
+
+def test_the_wheel_carries_the_prebuilt_lab_extension_and_the_server_config(tmp_path: Path) -> None:
+    """A user who installs the wheel needs no Node: the built extension and the file that enables
+    the server extension are in it, and nothing of the TypeScript build's tooling is."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--quiet", "-w", str(tmp_path)],
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("dioptra_lab-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    shared = [n for n in names if "/data/share/jupyter/labextensions/dioptra-lab/" in n]
+    assert any(n.endswith("labextensions/dioptra-lab/package.json") for n in shared)
+    assert any(n.endswith("labextensions/dioptra-lab/install.json") for n in shared)
+    assert any("/static/remoteEntry." in n for n in shared), "no built JavaScript in the wheel"
+    assert any(n.endswith("data/etc/jupyter/jupyter_server_config.d/dioptra_lab.json") for n in names)
+    assert "dioptra_lab/server/routes.py" in names
+    assert not [n for n in names if "node_modules" in n or n.endswith(".ts")]
+
+
+def test_jupyter_lists_both_extensions_enabled_and_ok() -> None:
+    """What `make setup` installed: Lab's extension manager and the server see them as OK."""
+    jupyter = str(Path(sys.executable).with_name("jupyter"))
+
+    def listing(*argv: str) -> str:
+        done = subprocess.run([jupyter, *argv], capture_output=True, text=True, timeout=120, check=True)
+        return re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
+
+    lab = listing("labextension", "list")
+    assert re.search(r"dioptra-lab v[\d.]+ enabled OK", lab), lab
+    server = listing("server", "extension", "list")
+    assert re.search(r"dioptra_lab enabled", server), server
+    assert re.search(r"dioptra_lab [\d.]+ OK", server), server

@@ -449,11 +449,10 @@ def dashboards(root: str | Path | None = None) -> list[DashboardInfo]:
     if not folder.is_dir():
         return []
     pages = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
-    stack = Stack()
-    served = stack.dashboard_url() is not None  # one health check, not one per dashboard
+    served = Stack().dashboard_urls([p.stem for p in pages])
     return [
-        DashboardInfo(p.stem, p.relative_to(base).as_posix(), stack.dashboard_url(p.stem) if served else None)
-        for p in pages
+        DashboardInfo(page.stem, page.relative_to(base).as_posix(), url)
+        for page, url in zip(pages, served, strict=True)
     ]
 
 

@@ -257,6 +257,11 @@ class Progress(Model):
     state: str
     seconds: float | None = None
 
+    @property
+    def done(self) -> int:
+        """Steps ended so far: this one counts once it finished or came from the cache."""
+        return self.index if self.state in ("finished", "cached") else self.index - 1
+
     @classmethod
     def from_meta(cls, data: dict[str, Any] | None) -> Progress | None:
         """From the progress recorded in an RQ job's meta (``None`` when there is none)."""
@@ -328,7 +333,7 @@ class JobInfo(Model):
         progress = self.progress
         if self.status != JobStatus.RUNNING or self.started is None or progress is None:
             return None
-        done = progress.index if progress.state == "finished" else progress.index - 1
+        done = progress.done
         if done <= 0 or progress.total <= 0:
             return None
         elapsed = max(now - self.started, 0.0)

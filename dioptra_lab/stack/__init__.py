@@ -122,6 +122,10 @@ class Stack:
         """The address of one dashboard with its token (and presets), if the server answers."""
         return self._voila.page_url(name, **query)
 
+    def dashboard_urls(self, names: list[str]) -> list[str | None]:
+        """The address of each dashboard with its token, if the server answers (one check)."""
+        return self._voila.page_urls(names)
+
     def stop_dashboards(self) -> bool:
         """Stop the dashboards' Voila server; return whether one was running."""
         return self._voila.stop()

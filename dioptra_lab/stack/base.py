@@ -244,3 +244,39 @@ class Service:
         self.state.pidfile(self.name).unlink(missing_ok=True)
         self.state.forget(self.name)
         return pid is not None
+
+
+class JupyterService(Service):
+    """A Jupyter server of the stack (Voila, JupyterLab) guarded by a token in ``<home>/token_file``.
+
+    The token reaches the server through ``JUPYTER_TOKEN_FILE`` (:meth:`server_env`), so it
+    never shows on a command line; the address in stack.json carries no token.
+    """
+
+    token_file = ""
+
+    def healthy(self, url: str, token: str) -> bool:
+        """Whether the server at ``url`` answers a request authenticated with ``token``."""
+        raise NotImplementedError
+
+    def token(self) -> str | None:
+        """The recorded token, if any."""
+        return read_secret(self.state.home, self.token_file)
+
+    def url(self) -> str | None:
+        """The server's address (no token) if our process runs and answers with our token."""
+        url = self.state.recorded(self.name).get("url")
+        token = self.token()
+        if not url or token is None or self.state.pid(self.name) is None:
+            return None
+        return str(url) if self.healthy(str(url), token) else None
+
+    def server_env(self) -> dict[str, str]:
+        """The variables the server needs: its kernels find the stack and the plugins as this
+        process does (whatever their working folder), and the token comes from its file."""
+        return {
+            "DIOPTRA_LAB_HOME": str(self.state.home),
+            "DIOPTRA_LAB_PLUGIN_PATH": os.pathsep.join(str(p) for p in self.state.settings.plugin_path),
+            "JUPYTER_TOKEN": "",  # an inherited token would win over the file
+            "JUPYTER_TOKEN_FILE": str(self.state.home / self.token_file),
+        }

@@ -18,29 +18,25 @@ from pathlib import Path
 from urllib.parse import quote
 
 from dioptra_lab.processes import http_ok
-from dioptra_lab.stack.base import Announce, Service, ensure_secret, executable, quiet, read_secret
+from dioptra_lab.stack.base import Announce, JupyterService, ensure_secret, executable, quiet
 
 PORT_ENV = "DIOPTRA_LAB_LAB_PORT"
 TOKEN_FILE = "lab.token"
 
 
-class LabService(Service):
+class LabService(JupyterService):
     """The stack's JupyterLab server (with the dioptra_lab server and Lab extensions)."""
 
     name = "lab"
+    token_file = TOKEN_FILE
 
-    def url(self) -> str | None:
-        """The Lab server's address (no token) if it answers with our token."""
-        url = self.state.recorded(self.name).get("url")
-        token = read_secret(self.state.home, TOKEN_FILE)
-        if not url or token is None or self.state.pid(self.name) is None:
-            return None
-        return str(url) if lab_healthy(str(url), token) else None
+    def healthy(self, url: str, token: str) -> bool:
+        return lab_healthy(url, token)
 
     def page_url(self, path: str = "lab") -> str | None:
         """An address in the Lab with the token, e.g. ``…/lab?token=…`` (``None`` if it is down)."""
         url = self.url()
-        token = read_secret(self.state.home, TOKEN_FILE)
+        token = self.token()
         if url is None or token is None:
             return None
         return f"{url}/{path.lstrip('/')}?token={quote(token)}"
@@ -82,12 +78,6 @@ class LabService(Service):
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             argv.append("--allow-root")  # containers and CI run as root
-        env = {
-            "DIOPTRA_LAB_HOME": str(self.state.home),
-            "DIOPTRA_LAB_PLUGIN_PATH": os.pathsep.join(str(p) for p in self.state.settings.plugin_path),
-            "JUPYTER_TOKEN": "",  # an inherited token would win over the file
-            "JUPYTER_TOKEN_FILE": str(self.state.home / TOKEN_FILE),
-        }
         self.state.launch(
             self.name,
             "JupyterLab",
@@ -95,7 +85,7 @@ class LabService(Service):
             url,
             lambda: lab_healthy(url, token),
             timeout,
-            env,
+            self.server_env(),
             root=str(folder),
             ui=f"{url}/lab",
         )

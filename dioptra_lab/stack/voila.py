@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from dioptra_lab.errors import ServiceError
 from dioptra_lab.processes import http_ok
-from dioptra_lab.stack.base import Announce, Service, ensure_secret, executable, quiet, read_secret
+from dioptra_lab.stack.base import Announce, JupyterService, ensure_secret, executable, quiet, read_secret
 
 PORT_ENV = "DIOPTRA_LAB_VOILA_PORT"
 TOKEN_FILE = "voila.token"
@@ -54,26 +54,27 @@ def dashboards_folder(project_root: Path | None) -> Path:
     return Path(project_root or Path.cwd()).joinpath(*DASHBOARDS)
 
 
-class VoilaService(Service):
+class VoilaService(JupyterService):
     """The stack's standalone Voila server over the project's ``notebooks/dashboards``."""
 
     name = "voila"
+    token_file = TOKEN_FILE
 
-    def url(self) -> str | None:
-        """The address of the stack's Voila server (no token) if it answers with our token."""
-        url = self.state.recorded(self.name).get("url")
-        token = read_token(self.state.home)
-        if not url or token is None or self.state.pid(self.name) is None:
-            return None
-        return str(url) if voila_healthy(str(url), token) else None
+    def healthy(self, url: str, token: str) -> bool:
+        return voila_healthy(url, token)
 
     def page_url(self, name: str = "launcher", **query: str) -> str | None:
         """The address of one dashboard with the token, e.g. ``…/voila/render/launcher.ipynb?token=…``."""
+        return self.page_urls([name], **query)[0]
+
+    def page_urls(self, names: list[str], **query: str) -> list[str | None]:
+        """The address of each dashboard with the token (``None`` for all when Voila is down);
+        one health check for them all."""
         url = self.url()
-        token = read_token(self.state.home)
+        token = self.token()
         if url is None or token is None:
-            return None
-        return dashboard_url(url, token, name, **query)
+            return [None for _ in names]
+        return [dashboard_url(url, token, name, **query) for name in names]
 
     def ensure(self, announce: Announce = quiet, timeout: float = 60.0, root: Path | None = None) -> str:
         """Return the address of a Voila server that answers, starting the stack's own if needed.
@@ -114,15 +115,8 @@ class VoilaService(Service):
             f"--Voila.mathjax_url={MATHJAX_URL}",
         ]
         jupyter_path = os.pathsep.join(p for p in (str(JUPYTER_DATA), os.environ.get("JUPYTER_PATH")) if p)
-        # The dashboards' kernels find the stack and the plugins as this process does (their
-        # working folder is notebooks/dashboards, so relative settings would not do).
-        env = {
-            "DIOPTRA_LAB_HOME": str(self.state.home),
-            "DIOPTRA_LAB_PLUGIN_PATH": os.pathsep.join(str(p) for p in self.state.settings.plugin_path),
-            "JUPYTER_TOKEN": "",  # an inherited token would win over the file
-            "JUPYTER_TOKEN_FILE": str(self.state.home / TOKEN_FILE),
-            "JUPYTER_PATH": jupyter_path,
-        }
+        # (the dashboards' working folder is notebooks/dashboards: relative settings would not do)
+        env = {**self.server_env(), "JUPYTER_PATH": jupyter_path}
         self.state.launch(
             self.name,
             "Voila (dashboards)",

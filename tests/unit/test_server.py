@@ -38,6 +38,8 @@ def test_expected_end_extrapolates_the_steps_done() -> None:
     assert running(Progress("b", "t", 2, 4, "finished")).expected_end(110.0) == pytest.approx(120.0)
     # step 3 started (2 done) after 30 s: 60 s in all
     assert running(Progress("c", "t", 3, 4, "started")).expected_end(130.0) == pytest.approx(160.0)
+    # a step that came from the cache has ended too (as the panel's progress bar counts it)
+    assert running(Progress("b", "t", 2, 4, "cached")).expected_end(110.0) == pytest.approx(120.0)
 
 
 def test_expected_end_is_unknown_before_the_first_step_ends() -> None:

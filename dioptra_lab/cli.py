@@ -65,6 +65,7 @@ def default_output(home: Path, file: str) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from dioptra_lab.config import load_settings
+    from dioptra_lab.engine.kernels import SHELF, claim_kernel, release_kernel
     from dioptra_lab.engine.notebook_run import execute_entrypoint
     from dioptra_lab.entrypoints import load_entrypoint
     from dioptra_lab.stack import Stack
@@ -74,8 +75,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     Stack(settings).ensure_prefect(announce=err)
     output = Path(args.output) if args.output else default_output(settings.home, args.file)
-    err(f"Running {args.file} with Papermill -> {output}")
-    _, results = execute_entrypoint(ep, values, output, timeout=args.timeout)
+    kernel = claim_kernel(settings.home / SHELF)  # the stack's warm kernel, if it keeps one
+    how = f"in a warm kernel (pid {kernel.pid})" if kernel else "in a new kernel"
+    err(f"Running {args.file} with Papermill {how} -> {output}")
+    try:
+        _, results = execute_entrypoint(ep, values, output, timeout=args.timeout, kernel=kernel)
+    finally:
+        if kernel is not None:
+            release_kernel(kernel)
     if results is not None:
         print_run_results(results)
     print(f"executed notebook: {output}")
@@ -221,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    # jsonschema (under nbformat) imports rfc3987_syntax when it is installed, which builds
+    # ~35 Lark parsers at import: 1-2 s of every command that touches a notebook
+    # (python-jsonschema/jsonschema#1428). No command checks IRI formats: skip it.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     args = build_parser().parse_args(argv)
     handler: Handler = args.func
     warnings.showwarning = lambda message, *_args, **_kw: err(f"warning: {message}")

@@ -27,6 +27,23 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def process_family(pid: int) -> set[int]:
+    """``pid`` and every process below it (a shelf's zygote and its kernels)."""
+    found, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            child = int(stat.parent.name)
+            if int(fields[1]) == parent and child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Browser tests run last. Playwright's synchronous API keeps its event loop running in the
     main thread for as long as the session's browser lives, and the in-process Jupyter server of

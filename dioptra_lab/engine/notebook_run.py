@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import nbformat
 
+from dioptra_lab.engine.kernels import ConnectedKernelManager, KernelHandle, prepare_kernel
 from dioptra_lab.engine.results import read_failure, read_results, to_jsonable
 from dioptra_lab.entrypoints.compile import KERNEL_NAME, compile_entrypoint
 from dioptra_lab.entrypoints.model import EntryPoint
@@ -31,6 +32,8 @@ def execute_notebook(
     timeout: float | None = None,
     stdout: TextIO | Any | None = None,
     stderr: TextIO | Any | None = None,
+    kernel: KernelHandle | None = None,
+    environment: dict[str, str] | None = None,
 ) -> nbformat.NotebookNode:
     """Execute ``notebook`` in a fresh kernel with Papermill and write it to ``output``.
 
@@ -43,6 +46,10 @@ def execute_notebook(
         timeout: seconds allowed per cell (``None``: no limit).
         stdout: where the kernel's standard output is copied (a file-like object).
         stderr: likewise for standard error.
+        kernel: a warm kernel started for this run (:mod:`dioptra_lab.engine.kernels`):
+            it is moved into ``cwd`` and ``environment`` and runs the notebook; ``None``
+            starts a kernel (``environment`` is then this process's, which it inherits).
+        environment: variables the warm ``kernel`` sets before the first cell.
 
     Raises:
         ExecutionError: a cell raised; ``.failure`` names the step (graphs) or cell.
@@ -54,19 +61,24 @@ def execute_notebook(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), 4)
-    kernel = kernel_name or nb.metadata.get("kernelspec", {}).get("name") or KERNEL_NAME
+    name = kernel_name or nb.metadata.get("kernelspec", {}).get("name") or KERNEL_NAME
+    connected: dict[str, Any] = {}
+    if kernel is not None:
+        prepare_kernel(kernel, Path(cwd or Path.cwd()).resolve(), environment or {})
+        connected["km"] = ConnectedKernelManager(kernel)
     try:
         return papermill.execute_notebook(
             nb,
             str(output),
             parameters=to_jsonable(parameters) if parameters else {},
-            kernel_name=kernel,
+            kernel_name=name,
             progress_bar=False,
             stdout_file=stdout,
             stderr_file=stderr,
             cwd=str(cwd) if cwd else None,
             execution_timeout=timeout,
             log_output=False,
+            **connected,
         )
     except PapermillExecutionError as exc:
         failure = _failure_of(output, exc)
@@ -97,9 +109,13 @@ def execute_entrypoint(
     stream: TextIO | None = sys.stdout,
     kernel_name: str | None = None,
     timeout: float | None = None,
+    kernel: KernelHandle | None = None,
 ) -> tuple[nbformat.NotebookNode, dict[str, Any] | None]:
     """Compile ``ep`` and run it with checked ``values``; return the executed notebook and
     its recorded results (``None`` for notebooks that record none).
+
+    ``kernel``: a warm kernel to run in (it is given this process's environment, as a
+    kernel started here would inherit it); ``None`` starts one.
 
     Raises:
         ExecutionError: a cell raised; names the failing step when the graph failed.
@@ -113,5 +129,14 @@ def execute_entrypoint(
         timeout=timeout,
         stdout=stream,
         stderr=sys.stderr if stream is not None else None,
+        kernel=kernel,
+        environment=_inherited_environment() if kernel is not None else None,
     )
     return executed, read_results(executed)
+
+
+def _inherited_environment() -> dict[str, str]:
+    """This process's environment, for a warm kernel to take as a child would."""
+    import os
+
+    return dict(os.environ)

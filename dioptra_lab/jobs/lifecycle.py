@@ -47,8 +47,10 @@ def allowed(current: JobStatus, target: JobStatus) -> bool:
     return target in TRANSITIONS[current]
 
 
-def _move(run_id: str, target: JobStatus, tags: dict[str, Any] | None = None) -> bool:
-    current = status(run_id)
+def _move(
+    run_id: str, target: JobStatus, tags: dict[str, Any] | None = None, current: JobStatus | None = None
+) -> bool:
+    current = status(run_id) if current is None else current
     if not allowed(current, target):
         return False
     if tags:
@@ -91,13 +93,14 @@ def create(experiment: str, run_name: str, params: dict[str, Any], tags: dict[st
     return run_id
 
 
-def start(run_id: str, worker: str, attempt: int) -> bool:
+def start(run_id: str, worker: str, attempt: int, current: JobStatus | None = None) -> bool:
     """queued → running: a worker took the job (attempt 1, 2, … with retries).
 
     Records when (``dioptra_lab.started``, epoch seconds; a retry records its own start).
+    ``current``: the status the caller has just read with the run (saves a round trip).
     """
     tags = {runs.TAG_WORKER: worker, runs.TAG_ATTEMPT: attempt, runs.TAG_STARTED: f"{time.time():.3f}"}
-    return _move(run_id, JobStatus.RUNNING, tags)
+    return _move(run_id, JobStatus.RUNNING, tags, current)
 
 
 def finish(run_id: str) -> bool:

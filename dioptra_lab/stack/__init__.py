@@ -5,6 +5,7 @@ Each service records its pid (``<home>/pids``), log (``<home>/logs``) and addres
 Starting a service that already answers does nothing, so ``up`` twice starts once.
 
 One module per service (:mod:`.redis`, :mod:`.mlflow`, :mod:`.prefect`, :mod:`.workers`,
+:mod:`.kernels` for the warm kernels of local runs,
 :mod:`.voila` for the dashboards, :mod:`.lab` for JupyterLab with the extension),
 each a small object over the one recorded state of :mod:`.base`; :class:`Stack` composes
 them into up / down / status.
@@ -17,6 +18,7 @@ from pathlib import Path
 from dioptra_lab.config import Settings, load_settings
 from dioptra_lab.processes import stop_pid
 from dioptra_lab.stack.base import URL_KEYS, Announce, ServiceState, StackState, executable, quiet
+from dioptra_lab.stack.kernels import KernelShelf
 from dioptra_lab.stack.lab import LabService
 from dioptra_lab.stack.mlflow import MlflowService
 from dioptra_lab.stack.prefect import PREFECT_UNUSED_SERVICES, PrefectService
@@ -52,6 +54,7 @@ class Stack:
         self._mlflow = MlflowService(self._state)
         self._prefect = PrefectService(self._state)
         self._workers = Workers(self._state)
+        self._kernels = KernelShelf(self._state)
         self._voila = VoilaService(self._state)
         self._lab = LabService(self._state)
 
@@ -105,6 +108,10 @@ class Stack:
     ) -> list[int]:
         """Start workers ``worker-1`` … ``worker-N`` that are not already running."""
         return self._workers.ensure(count, queues, announce, gpus)
+
+    def ensure_kernels(self, announce: Announce = quiet) -> int | None:
+        """Start the kernel shelf (warm kernels for local runs) unless it runs; its pid."""
+        return self._kernels.ensure(announce)
 
     def ensure_dashboards(
         self, announce: Announce = quiet, timeout: float = 60.0, root: Path | None = None
@@ -170,6 +177,7 @@ class Stack:
         }
         self.settings = load_settings()  # the addresses just recorded
         self.ensure_workers(workers, queues or [self.settings.default_queue], announce, gpus)
+        self.ensure_kernels(announce)
         if dashboards and dashboards_folder(self.settings.project_root).is_dir():
             self.ensure_dashboards(announce)
             urls["dashboards"] = self.dashboard_url() or ""

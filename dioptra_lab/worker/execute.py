@@ -2,6 +2,7 @@
 
 Mark the run RUNNING → fetch the bundle and verify its hash → materialize it in a
 fresh temporary workspace → Papermill runs the compiled notebook in a fresh kernel
+(the warm one the worker handed over, moved into the workspace, or one started here)
 whose environment points MLflow at the run and Prefect at the stack → upload the
 executed notebook and the kernel's output → FINISHED, or FAILED with the step, the
 exception and the traceback. This runs in RQ's forked work horse, so nothing here
@@ -17,7 +18,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from dioptra_lab.config import PLUGIN_PATH_ENV, PREFECT_URL_ENV, load_settings
+from dioptra_lab.config import PLUGIN_PATH_ENV
+from dioptra_lab.engine.kernels import handed_kernel, stack_environment
 from dioptra_lab.engine.notebook_run import execute_notebook
 from dioptra_lab.engine.progress import PROGRESS_FILE_ENV
 from dioptra_lab.entrypoints.compile import KERNEL_NAME
@@ -25,7 +27,7 @@ from dioptra_lab.errors import ExecutionError
 from dioptra_lab.jobs import lifecycle
 from dioptra_lab.jobs.connection import redis_connection
 from dioptra_lab.jobs.job import EXECUTED_NOTEBOOK, KERNEL_LOG, TRACEBACK
-from dioptra_lab.models import Failure
+from dioptra_lab.models import Failure, JobStatus
 from dioptra_lab.tracking import runs
 from dioptra_lab.tracking.bundles import download_bundle
 from dioptra_lab.tracking.client import client, require_mlflow
@@ -44,18 +46,14 @@ def failure_of(exc: BaseException) -> Failure:
 
 
 def _kernel_environment(run_id: str, tracking_uri: str, plugins: Path, progress: Path) -> dict[str, str]:
-    settings = load_settings()
-    env = {
+    return {
+        **stack_environment(),
         "MLFLOW_RUN_ID": run_id,
         "MLFLOW_TRACKING_URI": tracking_uri,
         PLUGIN_PATH_ENV: str(plugins),
         PROGRESS_FILE_ENV: str(progress),
         "DIOPTRA_LAB_JOB_ID": run_id,
-        "DIOPTRA_LAB_HOME": str(settings.home),
     }
-    if settings.prefect_api_url:
-        env[PREFECT_URL_ENV] = settings.prefect_api_url
-    return env
 
 
 def _upload(run_id: str, path: Path, artifact_dir: str) -> None:
@@ -74,17 +72,22 @@ def execute_job(run_id: str) -> dict[str, Any]:
     attempt = int(job.meta.get("attempt", 0)) + 1
     job.meta["attempt"] = attempt
     job.save_meta()
-    lifecycle.start(run_id, os.environ.get("RQ_WORKER_ID", "?"), attempt)
+    run = client().get_run(run_id)  # status and tags in one round trip
+    worker = os.environ.get("RQ_WORKER_ID", "?")
+    lifecycle.start(run_id, worker, attempt, JobStatus.from_mlflow(run.info.status))
     workspace = Path(tempfile.mkdtemp(prefix=f"dioptra-lab-job-{run_id[:8]}-"))
     output = KernelOutput(workspace / "kernel.log", redis_connection(check=False), run_id)
     feed = LiveFeed(job, workspace, output=output).start()
     executed = workspace / "executed.ipynb"
     try:
-        tags = client().get_run(run_id).data.tags
+        tags = run.data.tags
         bundle = download_bundle(client(), run_id, tags.get(runs.TAG_BUNDLE_SHA))
         notebook, plugins = bundle.materialize(workspace)
-        os.environ.update(_kernel_environment(run_id, tracking_uri, plugins, feed.progress_file))
-        output.write(f"[dioptra-lab] job {run_id}, attempt {attempt}, bundle {bundle.sha256[:12]}\n")
+        environment = _kernel_environment(run_id, tracking_uri, plugins, feed.progress_file)
+        os.environ.update(environment)  # a kernel started here inherits it; a warm one is given it
+        kernel = handed_kernel()
+        how = f"warm kernel (pid {kernel.pid})" if kernel else "fresh kernel"
+        output.write(f"[dioptra-lab] job {run_id}, attempt {attempt}, bundle {bundle.sha256[:12]}, {how}\n")
         timeout = tags.get(runs.TAG_TIMEOUT)
         execute_notebook(
             notebook,
@@ -95,6 +98,8 @@ def execute_job(run_id: str) -> dict[str, Any]:
             timeout=float(timeout) if timeout else None,
             stdout=output,
             stderr=output,
+            kernel=kernel,
+            environment=environment,
         )
     except BaseException as exc:
         trace = workspace / "traceback.txt"

@@ -9,17 +9,44 @@ from typing import Any
 
 from rq import Worker
 
+from dioptra_lab.config import load_settings
+from dioptra_lab.engine.kernels import KernelPool, WarmKernel, hand_over, stack_environment, warm_kernel_count
 from dioptra_lab.jobs import lifecycle
 from dioptra_lab.jobs.connection import redis_connection, serializer
 from dioptra_lab.jobs.reaper import reap_stale_jobs
 from dioptra_lab.models import Failure
 
+KERNEL_WAIT = 120.0
+"""Seconds a job waits for the kernel that is warming before it starts one of its own."""
+
 
 class DioptraWorker(Worker):
-    """RQ's forking worker plus the bookkeeping of MLflow runs."""
+    """RQ's forking worker plus the bookkeeping of MLflow runs and warm kernels.
+
+    Each job's work horse gets the next warm kernel of :attr:`kernels` (see
+    :mod:`dioptra_lab.engine.kernels`); the worker shuts that kernel down as soon as the
+    horse is gone, whatever became of the job, and the pool warms the next one.
+    """
+
+    kernels: KernelPool | None = None
+    _kernel: WarmKernel | None = None
+
+    def fork_work_horse(self, job: Any, queue: Any) -> None:
+        # after prepare_execution: the job is registered as started while we wait for a kernel
+        self._kernel = self.kernels.take(KERNEL_WAIT) if self.kernels else None
+        hand_over(self._kernel.handle if self._kernel else None)
+        try:
+            super().fork_work_horse(job, queue)
+        finally:
+            hand_over(None)
 
     def monitor_work_horse(self, job: Any, queue: Any) -> None:
-        super().monitor_work_horse(job, queue)
+        try:
+            super().monitor_work_horse(job, queue)
+        finally:
+            kernel, self._kernel = self._kernel, None
+            if kernel is not None and self.kernels is not None:
+                self.kernels.release(kernel)  # a kernel never outlives its job
         try:
             close_run_after_horse(job)
         except Exception as exc:  # MLflow down: the reaper or a later status call retries
@@ -50,17 +77,30 @@ def close_run_after_horse(job: Any) -> None:
         lifecycle.fail(run_id, Failure("work horse terminated unexpectedly", "WorkHorseKilled"))
 
 
+def preload_for_horses() -> None:
+    """Import, once in the worker, what every work horse needs (it is forked from here):
+    MLflow's client, Papermill, nbclient and nbformat's schema. Never torch or a plugin."""
+    import mlflow.tracking  # noqa: F401
+    import nbformat
+    import papermill  # noqa: F401
+    from nbclient import NotebookClient  # noqa: F401
+
+    nbformat.validate(nbformat.v4.new_notebook())
+
+
 def run_worker(
     queues: list[str], *, gpu: str | None = None, name: str | None = None, burst: bool = False
 ) -> bool:
     """Serve ``queues`` until stopped (or until empty with ``burst``).
 
     ``gpu`` sets ``CUDA_VISIBLE_DEVICES`` for the kernels this worker starts; the worker's
-    own process never touches CUDA.
+    own process never touches CUDA. The worker keeps ``DIOPTRA_LAB_WARM_KERNELS`` (default
+    1) warm kernels ready, and shuts them down when it stops.
     """
     if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # the worker's kernels inherit it
     conn = redis_connection()
+    preload_for_horses()
     worker_name = name or f"dioptra-{socket.gethostname()}-{os.getpid()}" + (f"-gpu{gpu}" if gpu else "")
     worker = DioptraWorker(
         queues,
@@ -70,4 +110,14 @@ def run_worker(
         job_monitoring_interval=5,
         maintenance_interval=30,
     )
-    return bool(worker.work(burst=burst, logging_level="INFO", with_scheduler=False))
+    count = warm_kernel_count()
+    if count:
+        logs = load_settings().home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        pool = KernelPool(count, environment=stack_environment, log_path=logs / "kernels.log")
+        worker.kernels = pool.start()
+    try:
+        return bool(worker.work(burst=burst, logging_level="INFO", with_scheduler=False))
+    finally:
+        if worker.kernels is not None:
+            worker.kernels.close()

@@ -23,7 +23,7 @@ from dioptra_lab.plugins import Registry
 from dioptra_lab.plugins.registry import set_registry
 from dioptra_lab.processes import free_port, pid_alive
 from dioptra_lab.stack import Stack
-from tests.conftest import ENTRYPOINTS, PLUGINS, wait_for
+from tests.conftest import ENTRYPOINTS, PLUGINS, process_family, wait_for
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -66,6 +66,7 @@ def test_submit_runs_and_logs_everything(worker: str, registry: Registry) -> Non
     results = job.results()
     assert {"bundle/bundle.json", "notebook/executed.ipynb", "logs/kernel.log"} <= set(results.artifacts)
     assert "[1/1] doubled (job_plugin.tasks.score) finished" in job.logs()
+    assert ", warm kernel (pid " in job.logs()  # the worker's warm kernel ran it
     executed = job.notebook()
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     assert job.progress == {
@@ -359,6 +360,22 @@ def test_gpu_flag_reaches_the_kernel_and_worker_stays_free_of_torch(
         check=True,
     )
     assert probe.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_or_killed_worker_leaves_no_kernel_behind(services: Stack, sig: signal.Signals) -> None:
+    worker = start_worker(f"idle-{uuid.uuid4().hex[:6]}")
+    try:
+        # the worker, its kernel zygote and one warm kernel
+        wait_for(lambda: len(process_family(worker.pid)) >= 3, WAIT, "the worker's warm kernel")
+        family = process_family(worker.pid)
+        os.killpg(worker.pid, sig)  # SIGTERM is what `dioptra-lab down` sends
+        worker.wait(30)
+        wait_for(lambda: not any(pid_alive(p) for p in family), 15, "the zygote and kernel to exit")
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
 
 
 def test_stale_own_service_is_stopped_before_a_new_one(

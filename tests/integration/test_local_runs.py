@@ -20,7 +20,7 @@ from dioptra_lab.entrypoints.compile import write_notebook
 from dioptra_lab.errors import ExecutionError, ServiceError, StepFailedError
 from dioptra_lab.plugins import Registry
 from dioptra_lab.processes import pid_alive
-from tests.conftest import ENTRYPOINTS
+from tests.conftest import ENTRYPOINTS, process_family
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -220,3 +220,32 @@ def test_editing_a_helper_invalidates_the_cache(prefect_server: str, tmp_path: P
         assert log.read_text().count("call") == 2
     finally:
         set_registry(None)
+
+
+def test_local_run_takes_the_stacks_warm_kernel_and_stopping_leaves_nothing(
+    services: Any, registry: Registry, tmp_path: Path
+) -> None:
+    from dioptra_lab.config import load_settings
+    from dioptra_lab.engine.kernels import SHELF
+    from tests.conftest import wait_for
+
+    ready = load_settings().home / SHELF / "ready"
+    pid = services.ensure_kernels()
+    try:
+        wait_for(lambda: any(ready.glob("*.json")), 120, "a warm kernel on the shelf")
+        shelved = int(next(ready.glob("*.json")).stem)
+        proc = cli("run", str(HELLO), "-p", "name=ann", "-o", str(tmp_path / "warm.ipynb"))
+        assert f"in a warm kernel (pid {shelved})" in proc.stderr
+        results = read_results(nbformat.read(str(tmp_path / "warm.ipynb"), as_version=4))
+        assert results is not None
+        assert {k: results["results"][k] for k in EXPECTED_HELLO} == EXPECTED_HELLO
+        assert not pid_alive(shelved)  # used once, then gone
+        wait_for(
+            lambda: any(p.stem != str(shelved) for p in ready.glob("*.json")), 60, "the next warm kernel"
+        )
+        family = process_family(pid)
+        assert len(family) >= 3  # the shelf, its zygote, a kernel
+    finally:
+        services._kernels.stop()  # what `dioptra-lab down` does for this service
+    wait_for(lambda: not any(pid_alive(p) for p in family), 15, "the shelf, zygote and kernels to exit")
+    assert not any(ready.glob("*.json"))

@@ -1,0 +1,106 @@
+"""The kernel zygote: a process that imports the heavy libraries once and forks kernels.
+
+``python -m dioptra_lab.engine.zygote '["numpy", "torch", ...]'`` imports the modules
+named, answers ``{"ready": true, "failed": {module: error}}`` on its standard output, then
+reads one JSON request per line on its standard input::
+
+    {"connection_file": "/tmp/.../kernel.json", "cwd": "/tmp/..."}  →  {"pid": 1234}
+
+and for each forks a child that becomes a fresh IPython kernel (``IPKernelApp``) on that
+connection file. A fork costs milliseconds where starting Python and importing torch,
+MLflow and Prefect costs seconds, so a kernel is warm a fraction of a second after it is
+asked for. The zygote imports no plugin and runs no job code: each child is a new process
+that starts from the same clean state, and re-seeds Python's and NumPy's random
+generators so that jobs do not share random streams.
+
+The zygote exits when its standard input closes (its owner died or let it go); each child
+kernel exits within a second of the zygote's death (ipykernel's parent poller), so nothing
+outlives the worker that owns them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+KERNEL_MODULES = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "matplotlib_inline.backend_inline",
+)
+
+
+def _reply(stream: Any, message: dict[str, Any]) -> None:
+    stream.write(json.dumps(message) + "\n")
+    stream.flush()
+
+
+def _become_kernel(connection_file: str, cwd: str, log_path: str | None) -> None:
+    """In the forked child: detach, re-seed, and run an IPython kernel until shut down."""
+    os.setsid()  # its own process group: the owner kills the kernel and what it started
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    null = os.open(os.devnull, os.O_RDWR)
+    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log_path else null
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.chdir(cwd)
+    zygote = os.getppid()
+    os.environ["JPY_PARENT_PID"] = str(zygote)
+    import random
+
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance()
+    # the trait's default was read from the zygote's environment when it imported ipykernel:
+    # name the parent explicitly, so the kernel exits within a second of the zygote's death
+    app.initialize(["-f", connection_file, f"--IPKernelApp.parent_handle={zygote}"])
+    app.start()
+
+
+def main(argv: list[str]) -> int:
+    names = json.loads(argv[0]) if argv else []
+    log_path = argv[1] if len(argv) > 1 else None
+    channel = os.fdopen(os.dup(1), "w")  # replies; stray prints of imported modules go to stderr
+    os.dup2(2, 1)
+    failed = {}
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # an optional library missing only makes jobs import less
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    for name in KERNEL_MODULES:  # what every kernel loads before its first cell
+        importlib.import_module(name)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    _reply(channel, {"ready": True, "failed": failed, "pid": os.getpid()})
+    for line in sys.stdin:
+        try:
+            request = json.loads(line)
+            connection_file, cwd = str(request["connection_file"]), str(request["cwd"])
+        except (ValueError, KeyError, TypeError) as exc:
+            _reply(channel, {"error": f"bad request: {exc}"})
+            continue
+        pid = os.fork()
+        if pid == 0:
+            try:
+                channel.close()
+                _become_kernel(connection_file, cwd, log_path)
+            finally:
+                os._exit(0)
+        _reply(channel, {"pid": pid})
+    os._exit(0)  # the owner let go: skip tearing down torch & co. (its kernels follow)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -7,9 +7,15 @@ kernels and workers.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# MLflow 3 sends usage telemetry to config.mlflow-telemetry.io from every process that uses
+# its client (each work horse and kernel of every job). Experiments stay on the lab's own
+# servers: off unless a user sets MLFLOW_DISABLE_TELEMETRY=false themselves.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 _EXPORTS = {
     "task": "dioptra_lab.plugins.task",

@@ -51,7 +51,7 @@ from dioptra_lab.processes import pid_alive
 log = logging.getLogger(__name__)
 
 WARM_KERNELS_ENV = "DIOPTRA_LAB_WARM_KERNELS"
-"""How many warm kernels a worker keeps (default 1; 0 turns warm kernels off)."""
+"""How many warm kernels a worker keeps (default 2 with 8 GiB available, else 1; 0: off)."""
 
 WARM_IMPORTS = (
     "numpy",
@@ -67,6 +67,26 @@ WARM_IMPORTS = (
 )
 """Modules a warm kernel imports ahead of its job: third-party libraries and the engine.
 Never a plugin: each job imports its own bundle's plugins fresh."""
+
+_CONNECT = """\
+def _dioptra_lab_connect():
+    # What a job's first flow and first MLflow call would pay, paid now, in this kernel
+    # (after the fork: connections are never shared with the zygote or another kernel):
+    # Prefect's settings, API client and events connection; MLflow's client. Best effort:
+    # a service that does not answer now is the job's to report.
+    try:
+        from dioptra_lab.engine.prefect_api import warm_up
+        warm_up()
+    except Exception:
+        pass
+    try:
+        from dioptra_lab.tracking.client import client
+        client()
+    except Exception:
+        pass
+_dioptra_lab_connect()
+del _dioptra_lab_connect
+"""
 
 _PREPARE = """\
 def _dioptra_lab_prepare(folder, environment):
@@ -105,16 +125,33 @@ def stack_environment() -> dict[str, str]:
     return env
 
 
-def warm_kernel_count(default: int = 1) -> int:
-    """The configured number of warm kernels per worker (``DIOPTRA_LAB_WARM_KERNELS``)."""
+ROOMY_MEMORY_GIB = 8.0
+"""Available memory above which a worker keeps two warm kernels instead of one."""
+
+
+def warm_kernel_count(default: int | None = None) -> int:
+    """How many warm kernels a worker keeps: ``DIOPTRA_LAB_WARM_KERNELS``, else two where
+    memory allows (a second kernel forked from the same zygote shares most of its pages,
+    and lets a job that follows another at once find one ready), else one."""
     raw = os.environ.get(WARM_KERNELS_ENV, "").strip()
+    fallback = default if default is not None else (2 if _available_gib() >= ROOMY_MEMORY_GIB else 1)
     if not raw:
-        return default
+        return fallback
     try:
         return max(0, int(raw))
     except ValueError:
-        log.warning("%s=%r is not a whole number; using %d", WARM_KERNELS_ENV, raw, default)
-        return default
+        log.warning("%s=%r is not a whole number; using %d", WARM_KERNELS_ENV, raw, fallback)
+        return fallback
+
+
+def _available_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -407,7 +444,7 @@ class WarmKernel:
             _, info = write_connection_file(str(path), ip="127.0.0.1", key=uuid.uuid4().hex.encode())
             connection = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in info.items()}
             self.handle = KernelHandle(connection, self.zygote.fork(path, self.folder))
-            content = _run_code(self.handle, "pass", timeout, starting=True)
+            content = _run_code(self.handle, _CONNECT, timeout, starting=True)
             if content.get("status") != "ok":
                 raise RuntimeError(f"the new kernel failed: {content.get('ename')}: {content.get('evalue')}")
         except BaseException:

@@ -1,22 +1,49 @@
-"""Which Prefect server the engine talks to, checked before the first flow.
+"""Which Prefect server the engine talks to, and the one Prefect client each process keeps.
 
 Prefect with no ``PREFECT_API_URL`` starts a temporary server in every process
 (13-25 s on our machines); the engine refuses that and says how to get a server.
+
+Per process and server, :func:`prefect_session` builds Prefect's settings and a
+synchronous API client once and binds them around each flow. Prefect otherwise pays,
+per flow, a full re-validation of its settings (``temporary_settings``: ~50-300 ms on
+2 cores), a new HTTP client (TLS context, connection, API version check) and, when
+the stack's SQLite-backed server answers 503 ("database is locked"), a back-off of
+2 s before its retry. Our client retries such a 503 after a few milliseconds first.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dioptra_lab.config import PREFECT_URL_ENV, load_settings
 from dioptra_lab.errors import ServiceError
 from dioptra_lab.processes import http_ok
 
+if TYPE_CHECKING:
+    import httpx
+
 NO_SERVER = (
     "no Prefect server is configured: start the stack with `dioptra-lab up` "
     "(or run through `dioptra-lab run`, which starts it), or set PREFECT_API_URL"
 )
+
+# Waits before re-sending a request the server answered 503 (SQLite busy: the lock is
+# held for milliseconds) or whose connection it closed; Prefect's own back-off starts
+# at 2 s. After these, the answer (or error) goes to Prefect, which backs off as usual.
+QUICK_RETRY_DELAYS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+_quick_retries = 0
+
+
+def quick_retries() -> int:
+    """How many times this process re-sent a request quickly (see :data:`QUICK_RETRY_DELAYS`)."""
+    return _quick_retries
 
 
 def prefect_healthy(url: str, timeout: float = 3.0) -> bool:
@@ -42,6 +69,176 @@ def require_prefect_api() -> str:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not os.environ.get("DIOPTRA_LAB_PREFECT_LOGS"):
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # prefect.main configures Prefect's logging when it is first imported, from the
+        # settings of the process's first `import prefect` (a warm kernel's, before this
+        # variable was set): import it first, so that the levels below stay. Else the
+        # first flow logs INFO lines to the notebook and ships them to the server.
+        import prefect.main  # noqa: F401
+
         for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    return url
+
+
+def _quick_retry_transport(tls: Any) -> httpx.BaseTransport:
+    """An httpx transport that re-sends a request answered 503 after a few milliseconds."""
+    import httpx
+
+    class QuickRetryTransport(httpx.BaseTransport):
+        def __init__(self, inner: httpx.BaseTransport) -> None:
+            self.inner = inner
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            global _quick_retries
+            for delay in QUICK_RETRY_DELAYS:
+                try:
+                    response = self.inner.handle_request(request)
+                except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+                    # The server closed this connection (uvicorn does after a 503, or its
+                    # keep-alive ran out as we sent): Prefect would send again in 2 s.
+                    pass
+                else:
+                    if response.status_code != 503 or "Retry-After" in response.headers:
+                        return response
+                    response.close()  # unread: this connection is dropped, not reused
+                _quick_retries += 1
+                time.sleep(delay)
+            return self.inner.handle_request(request)
+
+        def __enter__(self) -> QuickRetryTransport:
+            self.inner.__enter__()
+            return self
+
+        def __exit__(self, *exc_info: Any) -> None:
+            self.inner.__exit__(*exc_info)
+
+        def close(self) -> None:
+            self.inner.close()
+
+    # Prefect's limits and connect retries for its own transport (SyncPrefectClient), but
+    # idle connections are dropped before the server's keep-alive (5 s) closes them.
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=4)
+    return QuickRetryTransport(httpx.HTTPTransport(verify=tls, limits=limits, retries=3))
+
+
+def _tls_context(url: str) -> Any:
+    """The TLS context Prefect would build; none is needed (nor loaded) for plain HTTP."""
+    import ssl
+
+    if not url.startswith("https:"):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # never used: no TLS on http://
+    from prefect.settings import get_current_settings
+
+    api = get_current_settings().api
+    if api.tls_insecure_skip_verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    import certifi
+
+    return ssl.create_default_context(cafile=api.ssl_cert_file or certifi.where())
+
+
+def _settings_context(url: str, results: Path) -> Any:
+    """Prefect's settings for flows against ``url`` with results under ``results``."""
+    from prefect.context import SettingsContext, get_settings_context
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+    )
+
+    current = get_settings_context()
+    return SettingsContext(
+        profile=current.profile,
+        # Prefect's flow heartbeat thread is joined at exit and costs ~1 s per flow;
+        # crashed runs are detected by the worker's own heartbeat (RQ job meta).
+        settings=current.settings.copy_with_update(
+            updates={
+                PREFECT_API_URL: url,
+                PREFECT_RESULTS_LOCAL_STORAGE_PATH: results,
+                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+            }
+        ),
+    )
+
+
+def _client_context(url: str) -> Any:
+    """A client context holding an open API client for ``url`` (under its settings)."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import SyncClientContext
+
+    tls = _tls_context(url)
+    client = get_client(
+        httpx_settings={"verify": tls, "transport": _quick_retry_transport(tls)}, sync_client=True
+    )
+    client.__enter__()  # open for the life of the process
+    client.raise_for_api_version_mismatch_once()
+    # Built without httpx settings of its own, so that Prefect's get_client() inside a
+    # flow or task returns this client rather than a new one.
+    return SyncClientContext.model_construct(client=client)
+
+
+# Per process (a forked one builds its own), per server and per results folder.
+_SETTINGS: dict[tuple[int, str, str], Any] = {}
+_CLIENTS: dict[tuple[int, str], Any] = {}
+_LOCK = threading.Lock()
+
+
+@contextmanager
+def prefect_session(url: str, results: Path) -> Iterator[None]:
+    """Run Prefect flows in this block against ``url``, with results under ``results``.
+
+    The settings and the client are built on the first call in a process (and again
+    after a fork, or for another server or results folder) and reused after that.
+    """
+    from prefect.context import SyncClientContext
+
+    settings_key, client_key = (os.getpid(), url, str(results)), (os.getpid(), url)
+    settings, client = _SETTINGS.get(settings_key), _CLIENTS.get(client_key)
+    if settings is None or client is None:
+        with _LOCK:
+            settings = _SETTINGS.get(settings_key)
+            if settings is None:
+                settings = _SETTINGS[settings_key] = _settings_context(url, results)
+            client = _CLIENTS.get(client_key)
+            if client is None:
+                with settings.model_copy():
+                    client = _CLIENTS[client_key] = _client_context(url)
+    with settings.model_copy():  # a context is entered once: enter a (shallow) copy
+        token = SyncClientContext.__var__.set(client)
+        try:
+            yield
+        finally:
+            SyncClientContext.__var__.reset(token)
+
+
+def warm_up() -> str:
+    """Pay ahead of a job what its first flow would: imports, settings and API client.
+
+    For a process (a kernel warmed before its job arrives) that will run flows soon:
+    Prefect's engines and the modules they import on first use, the settings and the
+    client of :func:`prefect_session` (with its API version check), and the events
+    websocket that task runs are reported through. Creates no flow run; the server
+    must answer. Returns its API URL.
+
+    Raises:
+        ServiceError: no Prefect server is configured, or it does not answer.
+    """
+    url = require_prefect_api()
+    import prefect.flow_engine  # noqa: F401
+    import prefect.task_engine  # noqa: F401
+    import prefect.utilities.visualization  # noqa: F401  (imported by every flow call)
+    from prefect import flow
+
+    @flow(name="dioptra-lab-warm-up", validate_parameters=False, persist_result=False)
+    def warm(parameters: dict[str, Any]) -> None:
+        """Never called: building it imports what flows need (parameter schemas)."""
+
+    warm.serialize_parameters({"parameters": {}})  # FastAPI's encoder, imported lazily
+    with prefect_session(url, load_settings().home / "cache"):
+        from prefect.events.worker import EventsWorker
+
+        EventsWorker.instance()  # its thread connects the events websocket now, sends nothing
     return url

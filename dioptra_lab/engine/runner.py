@@ -5,19 +5,26 @@ concurrently (a thread pool). Each task keeps its retries; tasks declared with
 ``cache=True`` reuse their result when their inputs and source code are unchanged
 (Prefect's ``INPUTS + TASK_SOURCE`` cache policy, results stored under
 ``<home>/cache``).
+
+Prefect objects that do not depend on a run are built once per process: its settings
+and API client (:func:`~dioptra_lab.engine.prefect_api.prefect_session`), each step's
+Prefect task and each graph's flow. A run reaches them through context variables.
 """
 
 from __future__ import annotations
 
 import functools
+import queue
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from dioptra_lab.config import load_settings
 from dioptra_lab.engine.artifacts import load_artifact
-from dioptra_lab.engine.prefect_api import require_prefect_api
+from dioptra_lab.engine.prefect_api import prefect_session, require_prefect_api
 from dioptra_lab.engine.progress import ProgressEvent, emit
 from dioptra_lab.engine.results import RunResult, StepRecord, to_jsonable
 from dioptra_lab.entrypoints.graph import topological_order
@@ -102,35 +109,76 @@ def plugin_code_digest() -> str:
     return digest.hexdigest()
 
 
-def _prefect_task(step: Step, timings: dict[str, float], code_digest: str) -> Any:
-    from prefect import task as prefect_task
-    from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
+# The run whose flow is executing: the flow and task objects below are shared by every
+# run in the process (Prefect copies context variables into its task threads).
+_CURRENT_RUN: ContextVar[_GraphRun] = ContextVar("dioptra_lab_graph_run")
 
+
+def _prefect_task(step: Step, code_digest: str) -> Any:
     spec = step.spec
     assert spec is not None
-    func: Callable[..., Any] = spec.func
+    return _cached_prefect_task(spec.func, step.name, spec.retries, spec.retry_delay, spec.cache, code_digest)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_prefect_task(
+    func: Callable[..., Any], name: str, retries: int, retry_delay: Any, cache: bool, code_digest: str
+) -> Any:
+    """The Prefect task of one step: built once per process (~1-3 ms each), not per run."""
+    from prefect import task as prefect_task
+    from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
 
     # functools.wraps keeps the task's own signature and source for Prefect's cache key.
     @functools.wraps(func)
     def call(*args: Any, **kwargs: Any) -> Any:
+        run = _CURRENT_RUN.get()
         started = time.perf_counter()
         try:
-            return func(*args, **kwargs)
+            value = func(*args, **kwargs)
         finally:
-            timings[step.name] = time.perf_counter() - started
+            run.timings[name] = time.perf_counter() - started
+        run.returned[name] = value
+        return value
 
     options: dict[str, Any] = {
-        "name": step.name,
-        "retries": spec.retries,
-        "retry_delay_seconds": spec.retry_delay,
+        "name": name,
+        "retries": retries,
+        "retry_delay_seconds": retry_delay,
         "cache_policy": NO_CACHE,
     }
-    if spec.cache:
+    if cache:
         options["cache_policy"] = (
             INPUTS + TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=lambda _ctx, _params: code_digest)
         )
         options["persist_result"] = True
     return prefect_task(call, **options)
+
+
+@functools.lru_cache(maxsize=128)
+def _graph_flow(name: str, workers: int, results: Path) -> Any:
+    """The Prefect flow that schedules a graph's steps (one Prefect task each), per process.
+
+    Its result storage is given (the folder Prefect's default would be), so that Prefect
+    does not ask the server for a default storage on every flow run.
+    """
+    from prefect import flow
+    from prefect.context import get_run_context
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    @flow(
+        name=name,
+        task_runner=ThreadPoolTaskRunner(max_workers=workers),  # type: ignore[arg-type]
+        validate_parameters=False,
+        log_prints=False,
+        persist_result=False,
+        result_storage=results,
+    )
+    def graph_flow(parameters: dict[str, Any]) -> str:
+        _CURRENT_RUN.get().schedule()
+        context = get_run_context()
+        return str(getattr(getattr(context, "flow_run", None), "id", ""))
+
+    return graph_flow
 
 
 def run_graph(ep: EntryPoint, values: dict[str, Any], *, quiet: bool = False) -> RunResult:
@@ -140,8 +188,8 @@ def run_graph(ep: EntryPoint, values: dict[str, Any], *, quiet: bool = False) ->
         StepFailedError: a step raised (after its retries); names the step and the error.
         ServiceError: no Prefect server answers.
     """
-    require_prefect_api()
-    return _GraphRun(ep, values, quiet).run()
+    url = require_prefect_api()
+    return _GraphRun(ep, values, quiet).run(url)
 
 
 class _GraphRun:
@@ -155,28 +203,25 @@ class _GraphRun:
         self.order = topological_order(self.deps)
         self.index = {name: i + 1 for i, name in enumerate(self.order)}
         self.timings: dict[str, float] = {}
+        self.returned: dict[str, Any] = {}  # what each step's function returned, this run
         cached = any(s.spec and s.spec.cache for s in ep.steps.values())
         self.code_digest = plugin_code_digest() if cached else ""
         self.scope = _Scope(ep, values)
         self.records: dict[str, StepRecord] = {}
         self.lock = threading.Lock()
 
-    def run(self) -> RunResult:
-        from prefect.settings import (
-            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-            PREFECT_RESULTS_LOCAL_STORAGE_PATH,
-            temporary_settings,
-        )
-
+    def run(self, url: str) -> RunResult:
         cache_dir = load_settings().home / "cache"
         cache_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        # Prefect's flow heartbeat thread is joined at exit and costs ~1 s per flow; crashed
-        # runs are detected by the worker's own heartbeat instead (RQ job meta).
-        with temporary_settings(
-            {PREFECT_RESULTS_LOCAL_STORAGE_PATH: cache_dir, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-        ):
-            flow_run_id = self.flow()(to_jsonable(self.values))
+        workers = min(MAX_THREADS, max(len(self.order), 1))
+        graph_flow = _graph_flow(f"dioptra-lab-{self.ep.name}", workers, cache_dir)
+        token = _CURRENT_RUN.set(self)
+        try:
+            with prefect_session(url, cache_dir):
+                flow_run_id = graph_flow(to_jsonable(self.values))
+        finally:
+            _CURRENT_RUN.reset(token)
         used = {d for ds in self.deps.values() for d in ds}
         return RunResult(
             entrypoint=self.ep.name,
@@ -188,58 +233,41 @@ class _GraphRun:
             flow_run_id=flow_run_id or None,
         )
 
-    def flow(self) -> Any:
-        """The Prefect flow that schedules the steps (one Prefect task each)."""
-        from prefect import flow
-        from prefect.context import get_run_context
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        @flow(
-            name=f"dioptra-lab-{self.ep.name}",
-            task_runner=ThreadPoolTaskRunner(max_workers=min(MAX_THREADS, max(len(self.order), 1))),  # type: ignore[arg-type]
-            validate_parameters=False,
-            log_prints=False,
-            persist_result=False,
-        )
-        def graph_flow(parameters: dict[str, Any]) -> str:
-            self.schedule()
-            context = get_run_context()
-            return str(getattr(getattr(context, "flow_run", None), "id", ""))
-
-        return graph_flow
-
     def schedule(self) -> None:
         """Start each step once the steps it needs have finished; collect their outputs."""
-        from prefect.futures import wait
-
+        finished: queue.SimpleQueue[str] = queue.SimpleQueue()
         pending = list(self.order)
         running: dict[str, Any] = {}
         while pending or running:
             for name in [n for n in pending if self.deps[n] <= set(self.scope.outputs)]:
-                running[name] = self.start(self.ep.steps[name])
+                future = self.start(self.ep.steps[name])
+                running[name] = future
                 pending.remove(name)
+                future.add_done_callback(lambda _future, name=name: finished.put(name))
             if not running:
                 break
-            done = wait(list(running.values()), timeout=None if len(running) == 1 else 0.05).done
-            for name, future in list(running.items()):
-                if future in done or future.state.is_final():
-                    del running[name]
-                    try:
-                        self.finish(self.ep.steps[name], future)
-                    except StepFailedError:
-                        _cancel(running.values())
-                        raise
+            name = finished.get()
+            future = running.pop(name)
+            try:
+                self.finish(self.ep.steps[name], future)
+            except StepFailedError:
+                _cancel(running.values())
+                raise
 
     def start(self, step: Step) -> Any:
         args = substitute(step.args, self.scope.lookup)
         kwargs = substitute(step.kwargs, self.scope.lookup)
         self.event(step, "started")
-        return _prefect_task(step, self.timings, self.code_digest).submit(*args, **kwargs)
+        return _prefect_task(step, self.code_digest).submit(*args, **kwargs)
 
     def finish(self, step: Step, future: Any) -> None:
         task_name = step.spec.qualname if step.spec else step.task
         try:
-            value = future.result()
+            state = future.wrapped_future.result()
+            if step.name in self.returned and state.is_completed():
+                value = self.returned[step.name]  # as future.result(), without its event-loop hop
+            else:
+                value = future.result()  # a cached result, or the step's exception
         except Exception as exc:
             self.event(step, "failed", message=f"{type(exc).__name__}: {exc}")
             raise StepFailedError(step.name, task_name, type(exc).__name__, str(exc)) from exc

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 JOB_FUNCTION = "dioptra_lab.worker.execute_job"
 FAILURE_CALLBACK = "dioptra_lab.worker.callbacks.on_job_failure"
 LOG_KEY = "dioptra_lab:logs:{}"
+BUNDLE_CODE_KEY = "dioptra_lab:bundle-code:{}"
+"""A bundle's code (all but the parameters) by its sha256: the worker's copy of the bundle,
+one per sweep, so a job starts without fetching its bundle from MLflow."""
+BUNDLE_CODE_TTL = 24 * 3600
 
 
 def serializer() -> Any:

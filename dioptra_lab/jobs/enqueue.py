@@ -6,13 +6,21 @@ nothing is left half done: no enqueued job without its run, no run left queued f
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from dioptra_lab.config import load_settings
 from dioptra_lab.errors import DioptraLabError, ServiceError
 from dioptra_lab.jobs import lifecycle
-from dioptra_lab.jobs.connection import FAILURE_CALLBACK, JOB_FUNCTION, get_queue, redis_connection
+from dioptra_lab.jobs.connection import (
+    BUNDLE_CODE_KEY,
+    BUNDLE_CODE_TTL,
+    FAILURE_CALLBACK,
+    JOB_FUNCTION,
+    get_queue,
+    redis_connection,
+)
 from dioptra_lab.tracking import runs
 from dioptra_lab.tracking.bundles import Bundle, upload_bundle
 from dioptra_lab.tracking.client import client, require_mlflow
@@ -112,7 +120,12 @@ def enqueue_bundle(
         str(options.experiment), run_name or bundle.entrypoint_name, bundle.parameters, tags
     )
     try:
-        upload_bundle(client(), run_id, bundle)
+        upload_bundle(client(), run_id, bundle)  # the durable copy: reruns, and jobs queued > a day
+        code_key = BUNDLE_CODE_KEY.format(bundle.code_sha256)
+        with conn.pipeline() as pipe:
+            pipe.set(code_key, json.dumps(bundle.code(), sort_keys=True, default=str), nx=True)
+            pipe.expire(code_key, BUNDLE_CODE_TTL)
+            pipe.execute()
         get_queue(str(options.queue), conn).enqueue(
             JOB_FUNCTION,
             run_id,
@@ -123,7 +136,12 @@ def enqueue_bundle(
             result_ttl=DEFAULT_RESULT_TTL,
             failure_ttl=DEFAULT_RESULT_TTL,
             description=f"{bundle.entrypoint_name} ({run_id})",
-            meta={"entrypoint": bundle.entrypoint_name, "experiment": options.experiment},
+            meta={
+                "entrypoint": bundle.entrypoint_name,
+                "experiment": options.experiment,
+                "bundle_code": bundle.code_sha256,
+                "parameters": bundle.parameters,
+            },
         )
     except Exception as exc:
         lifecycle.submission_failed(run_id, exc)

@@ -13,6 +13,7 @@ them into up / down / status.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dioptra_lab.config import Settings, load_settings
@@ -170,11 +171,14 @@ class Stack:
             (absent when the project has no ``notebooks/dashboards`` folder), ``lab`` the
             Lab's address with its token.
         """
-        urls = {
-            "redis": self.ensure_redis(announce),
-            "mlflow": self.ensure_mlflow(announce),
-            "prefect": self.ensure_prefect(announce),
-        }
+        # Redis, MLflow and Prefect start side by side: each waits on its own process
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="dioptra-lab-up") as pool:
+            started = {
+                "redis": pool.submit(self.ensure_redis, announce),
+                "mlflow": pool.submit(self.ensure_mlflow, announce),
+                "prefect": pool.submit(self.ensure_prefect, announce),
+            }
+        urls = {name: future.result() for name, future in started.items()}
         self.settings = load_settings()  # the addresses just recorded
         self.ensure_workers(workers, queues or [self.settings.default_queue], announce, gpus)
         self.ensure_kernels(announce)

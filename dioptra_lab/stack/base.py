@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ Announce = Callable[[str], None]
 # The settings key each service's address is also written under in stack.json, so that
 # load_settings() in any process finds it without knowing about services.
 URL_KEYS = {"prefect": "prefect_api_url", "redis": "redis_url", "mlflow": "mlflow_tracking_uri"}
+
+
+_RECORDING = threading.RLock()
 
 
 def read_secret(home: Path, name: str) -> str | None:
@@ -111,19 +115,21 @@ class StackState:
 
     def record(self, service: str, **info: Any) -> None:
         """Write ``service``'s entry in stack.json, and its address under its settings key."""
-        data = read_stack_file(self.home)
-        data.setdefault("services", {})[service] = info
-        if "url" in info and service in URL_KEYS:
-            data[URL_KEYS[service]] = info["url"]
-        write_stack_file(self.home, data)
+        with _RECORDING:  # `up` starts services from parallel threads: one writer at a time
+            data = read_stack_file(self.home)
+            data.setdefault("services", {})[service] = info
+            if "url" in info and service in URL_KEYS:
+                data[URL_KEYS[service]] = info["url"]
+            write_stack_file(self.home, data)
 
     def forget(self, service: str) -> None:
         """Remove ``service``'s entry and address from stack.json."""
-        data = read_stack_file(self.home)
-        data.get("services", {}).pop(service, None)
-        if service in URL_KEYS:
-            data.pop(URL_KEYS[service], None)
-        write_stack_file(self.home, data)
+        with _RECORDING:
+            data = read_stack_file(self.home)
+            data.get("services", {}).pop(service, None)
+            if service in URL_KEYS:
+                data.pop(URL_KEYS[service], None)
+            write_stack_file(self.home, data)
 
     def recorded(self, service: str) -> dict[str, Any]:
         """``service``'s entry in stack.json (empty if none, or if it is not a table)."""

@@ -63,6 +63,28 @@ class Bundle:
 
         return Bundle({**self.content, "parameters": to_jsonable(dict(parameters))})
 
+    def code(self) -> dict[str, Any]:
+        """Everything but the parameters: what the jobs of one sweep share."""
+        return {k: v for k, v in self.content.items() if k != "parameters"}
+
+    @property
+    def code_sha256(self) -> str:
+        return _digest(self.code())
+
+    @classmethod
+    def from_code(cls, code: dict[str, Any], parameters: dict[str, Any], expected_sha256: str) -> Bundle:
+        """Rebuild a job's bundle from the shared code and its own parameters.
+
+        Raises:
+            DioptraLabError: the result is not the bundle expected (its sha256 differs).
+        """
+        bundle = cls({**code, "parameters": parameters})
+        if bundle.sha256 != expected_sha256:
+            raise DioptraLabError(
+                f"bundle hash mismatch: expected {expected_sha256}, computed {bundle.sha256}"
+            )
+        return bundle
+
     def to_json(self) -> str:
         return json.dumps({"sha256": self.sha256, **self.content}, sort_keys=True, default=str)
 

@@ -11,6 +11,7 @@ leaks into the worker's own process (and the worker never initializes CUDA).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -18,18 +19,20 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from dioptra_lab.config import PLUGIN_PATH_ENV
 from dioptra_lab.engine.kernels import handed_kernel, stack_environment
 from dioptra_lab.engine.notebook_run import execute_notebook
 from dioptra_lab.engine.progress import PROGRESS_FILE_ENV
 from dioptra_lab.entrypoints.compile import KERNEL_NAME
-from dioptra_lab.errors import ExecutionError
+from dioptra_lab.errors import DioptraLabError, ExecutionError
 from dioptra_lab.jobs import lifecycle
-from dioptra_lab.jobs.connection import redis_connection
+from dioptra_lab.jobs.connection import BUNDLE_CODE_KEY, redis_connection
 from dioptra_lab.jobs.job import EXECUTED_NOTEBOOK, KERNEL_LOG, TRACEBACK
 from dioptra_lab.models import Failure, JobStatus
 from dioptra_lab.tracking import runs
-from dioptra_lab.tracking.bundles import download_bundle
+from dioptra_lab.tracking.bundles import Bundle, download_bundle
 from dioptra_lab.tracking.client import client, require_mlflow
 from dioptra_lab.worker.live import KernelOutput, LiveFeed
 
@@ -54,6 +57,19 @@ def _kernel_environment(run_id: str, tracking_uri: str, plugins: Path, progress:
         PROGRESS_FILE_ENV: str(progress),
         "DIOPTRA_LAB_JOB_ID": run_id,
     }
+
+
+def queued_bundle(job: Any, expected_sha256: str | None) -> Bundle | None:
+    """The job's bundle from the queue's copy of its code (one Redis read), checked against
+    the sha256 its run records; ``None`` when there is none (then MLflow's copy is used)."""
+    code_sha, parameters = job.meta.get("bundle_code"), job.meta.get("parameters")
+    if not (code_sha and expected_sha256 and isinstance(parameters, dict)):
+        return None
+    try:
+        text = job.connection.get(BUNDLE_CODE_KEY.format(code_sha))
+        return Bundle.from_code(json.loads(text), parameters, expected_sha256) if text else None
+    except (DioptraLabError, ValueError, OSError, RedisError):
+        return None
 
 
 def _upload(run_id: str, path: Path, artifact_dir: str) -> None:
@@ -81,7 +97,8 @@ def execute_job(run_id: str) -> dict[str, Any]:
     executed = workspace / "executed.ipynb"
     try:
         tags = run.data.tags
-        bundle = download_bundle(client(), run_id, tags.get(runs.TAG_BUNDLE_SHA))
+        expected = tags.get(runs.TAG_BUNDLE_SHA)
+        bundle = queued_bundle(job, expected) or download_bundle(client(), run_id, expected)
         notebook, plugins = bundle.materialize(workspace)
         environment = _kernel_environment(run_id, tracking_uri, plugins, feed.progress_file)
         os.environ.update(environment)  # a kernel started here inherits it; a warm one is given it

@@ -14,7 +14,15 @@ Papermill). Prints:
 - whether the Prefect server shows every flow run of this benchmark Completed, with all
   its task runs (``--no-check`` skips it).
 
-    python benchmarks/overhead.py [--repeat 50] [--cli-repeat 3] [--fresh 3]
+- ``dioptra-lab run`` of the graph in a new kernel, and in the warm kernel the stack keeps
+  on its shelf (each run waits until the shelf has its next kernel, as a person would);
+- NIST Dioptra's task engine on the same graph in-process (``benchmarks/dioptra_anchor.py``,
+  in a venv of its own; ``--no-dioptra`` skips it);
+- the goals of the speed issue this script owns, with their ratios.
+
+Starts its own Prefect server and kernel shelf in a temporary home and stops them at the end.
+
+    python benchmarks/overhead.py [--repeat 50] [--cli-repeat 3] [--fresh 3] [--no-dioptra]
 """
 
 from __future__ import annotations
@@ -32,9 +40,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("DIOPTRA_LAB_PLUGIN_PATH", str(ROOT / "tests" / "fixtures" / "plugins"))
-ENTRYPOINT = ROOT / "tests" / "fixtures" / "entrypoints" / "hello_dioptra.yaml"
+from isolated import FIXTURES  # first: a stack home of its own, the test plugins
+
+ENTRYPOINT = FIXTURES / "entrypoints" / "hello_dioptra.yaml"
 
 # Run in a fresh interpreter: what a job's kernel pays before and for its first flow.
 FRESH_PROCESS = """
@@ -156,12 +164,42 @@ def main() -> None:
     parser.add_argument("--fresh", type=int, default=3, help="fresh processes for the first flow")
     parser.add_argument("--sequential", action="store_true", help="all 7-step runs first, not alternating")
     parser.add_argument("--no-check", action="store_true", help="skip checking the runs in the Prefect API")
+    parser.add_argument("--no-dioptra", action="store_true", help="skip NIST Dioptra's task engine")
     args = parser.parse_args()
 
-    from dioptra_lab.entrypoints import load_entrypoint
     from dioptra_lab.stack import Stack
 
-    url = Stack().ensure_prefect(announce=print)
+    stack = Stack()
+    try:
+        measure(args, stack)
+    finally:
+        stack.down()
+
+
+def cli_run(out: Path, shelf: Path | None = None) -> float:
+    """Seconds of one `dioptra-lab run` of the graph (after the shelf has a warm kernel)."""
+    if shelf is not None:
+        deadline = time.monotonic() + 120
+        while not any((shelf / "ready").glob("*.json")):
+            if time.monotonic() > deadline:
+                raise SystemExit("the kernel shelf has no warm kernel")
+            time.sleep(0.05)
+    args = [str(Path(sys.executable).parent / "dioptra-lab"), "run", str(ENTRYPOINT), "-p", "name=ann"]
+    start = time.perf_counter()
+    proc = subprocess.run([*args, "-o", str(out)], check=True, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    warm = "in a warm kernel" in proc.stderr
+    if warm != (shelf is not None):
+        raise SystemExit(f"expected {'a warm' if shelf else 'a new'} kernel: {proc.stderr[-500:]}")
+    return elapsed
+
+
+def measure(args: argparse.Namespace, stack: Any) -> None:
+    from dioptra_lab.config import load_settings
+    from dioptra_lab.engine.kernels import SHELF
+    from dioptra_lab.entrypoints import load_entrypoint
+
+    url = stack.ensure_prefect(announce=print)
     os.environ["PREFECT_API_URL"] = url
     print(f"Prefect server: {url}\n")
     ep = load_entrypoint(ENTRYPOINT).validate()
@@ -206,19 +244,14 @@ def main() -> None:
     p99 = percentile(engine, 99)
     per_task = (t_engine - t_single) / (steps - 1)
 
-    t_cli = None
+    t_cli = t_cli_warm = None
     if args.cli_repeat > 0:
-        dioptra_lab_cli = Path(sys.executable).parent / "dioptra-lab"
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "out.ipynb"
-            t_cli = timed(
-                lambda: subprocess.run(
-                    [str(dioptra_lab_cli), "run", str(ENTRYPOINT), "-p", "name=ann", "-o", str(out)],
-                    check=True,
-                    capture_output=True,
-                ),
-                args.cli_repeat,
-            )
+            t_cli = statistics.median(cli_run(out) for _ in range(args.cli_repeat))
+            stack.ensure_kernels(announce=print)
+            shelf = load_settings().home / SHELF
+            t_cli_warm = statistics.median(cli_run(out, shelf) for _ in range(args.cli_repeat))
     cold = [fresh_process(warm=False) for _ in range(args.fresh)]
     can_warm = hasattr(prefect_api, "warm_up")
     warm = [fresh_process(warm=True) for _ in range(args.fresh)] if can_warm else []
@@ -238,9 +271,10 @@ def main() -> None:
     print(
         f"  Prefect client back-offs      {back_offs.count:10d}      (2 s or more; re-sent at once: {quick})"
     )
-    if t_cli is not None:
-        print(f"  (c) dioptra-lab run           {t_cli * 1000:10.1f} ms      {t_cli / t_engine:8.1f}x (b)")
-        print(f"      kernel + Papermill + CLI  {(t_cli - t_engine) * 1000:10.1f} ms per run")
+    if t_cli is not None and t_cli_warm is not None:
+        print(f"  (c) dioptra-lab run, new kernel {t_cli * 1000:8.1f} ms      {t_cli / t_engine:8.1f}x (b)")
+        warm_ms, warm_x = t_cli_warm * 1000, t_cli_warm / t_engine
+        print(f"      in the shelf's warm kernel {warm_ms:8.1f} ms      {warm_x:8.1f}x (b)")
     if cold:
         print(f"first flow in a fresh process ({steps} steps, median of {args.fresh}):")
         print(f"  import prefect + engine       {ms(cold, 'imports'):10.1f} ms")
@@ -253,6 +287,28 @@ def main() -> None:
         )
     if not args.no_check:
         print(f"Prefect UI: {check_prefect_ui(flow_runs)}")
+    goals = [
+        ("Prefect overhead per flow (median)", f"{t_single * 1000:.0f} ms", "≤ 50 ms", t_single <= 0.05),
+        ("Prefect overhead per task (median)", f"{per_task * 1000:.1f} ms", "≤ 5 ms", per_task <= 0.005),
+        ("p99 ÷ p50 of a 7-step local run", f"{p99 / t_engine:.2f}", "≤ 1.5", p99 / t_engine <= 1.5),
+    ]
+    if t_cli_warm is not None:
+        ratio = t_cli_warm / t_engine
+        goals.append(
+            ("`dioptra-lab run` ÷ EntryPoint.run (warm kernel)", f"{ratio:.1f}x", "≤ 2x", ratio <= 2)
+        )
+    if not args.no_dioptra:
+        from dioptra_anchor import anchor
+
+        print("\nNIST Dioptra's task engine on the same graph (a venv of its own; minutes the first time):")
+        found = anchor(repeat=30, queued=False)
+        dioptra = float(found["in_process"]["median_s"])
+        print(f"  run_experiment: median {dioptra * 1000:.3f} ms ({found.get('dioptra_version')})")
+        ratio = t_engine / dioptra
+        goals.append(("EntryPoint.run ÷ Dioptra's run_experiment", f"{ratio:.0f}x", "≤ 10x", ratio <= 10))
+    print(f"\n{'goal':<50} {'measured':>10} {'target':>10}  met")
+    for name, measured, target, met in goals:
+        print(f"{name:<50} {measured:>10} {target:>10}  {'yes' if met else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -9,17 +9,22 @@ started it shuts it down after that job, and a new one warms in the background.
 
 Who does what:
 
-- :class:`WarmKernel` starts one kernel (``jupyter_client``) and runs the warm-up in it.
-  The process that started it owns it and is the only one that shuts it down; the kernel
-  itself exits within a second when that process dies (ipykernel's parent poller), so a
-  killed worker leaves no kernel behind.
+- :class:`Zygote` (:mod:`dioptra_lab.engine.zygote`) is one process per pool that does the
+  heavy imports once, with the stack's environment, and forks a new kernel on request in
+  about 0.3 s. It exits when its owner lets go of it or dies; its kernels exit within a
+  second of it (ipykernel's parent poller), so a killed worker leaves no kernel behind.
+- :class:`WarmKernel` is one forked kernel; before it is handed out it connects to Prefect
+  and MLflow (in its own process: no connection is shared across a fork). The process
+  that owns the pool is the only one that kills it, after its one job.
 - :class:`KernelPool` keeps ``size`` warm kernels ready from a background thread, drops a
-  kernel that died while waiting (it is never handed out) and replaces it, and discards a
-  kernel whose environment no longer matches the stack's (a service moved).
+  kernel that died while waiting (it is never handed out) and replaces it, and restarts the
+  zygote when the stack's environment changed (a service moved) or the zygote died.
 - A job's process connects with a :class:`KernelHandle` (connection info and pid, plain
   data that crosses a fork): :func:`prepare_kernel` moves the kernel into the job's folder
   and environment, and :class:`ConnectedKernelManager` lets Papermill/nbclient run the
   notebook in it without starting or owning a kernel.
+- :func:`serve_shelf` and :func:`claim_kernel`: the stack's warm kernel for local runs
+  (``dioptra-lab run``), published as a file that one run claims by renaming it.
 """
 
 from __future__ import annotations

@@ -74,7 +74,9 @@ def test_submit_from_lab_and_see_results(page: BrowserPage, stack_lab: Server, w
     assert "epochs" in error.inner_text() or "int" in error.inner_text().lower()
     page.shot("submit-dialog-invalid")
 
-    epochs.locator(".jp-DioptraLab-field-input").fill("2")
+    # long enough (a few seconds of training) for the panel to show it running: with warm
+    # kernels, a 2-epoch job can end between two refreshes of the panel
+    epochs.locator(".jp-DioptraLab-field-input").fill("15")
     dialog.locator('.jp-DioptraLab-field[data-param="eps"] .jp-DioptraLab-field-input').fill("0.2")
     dialog.locator('.jp-DioptraLab-field[data-param="n_test"] .jp-DioptraLab-field-input').fill("50")
     dialog.locator("input.jp-DioptraLab-experiment").fill(EXPERIMENT)
@@ -96,12 +98,12 @@ def test_submit_from_lab_and_see_results(page: BrowserPage, stack_lab: Server, w
         """(id) => {
             const row = document.querySelector(`.jp-DioptraLab-job[data-job-id="${id}"]`);
             const bar = row?.querySelector('.jp-DioptraLab-progress');
-            return bar && Number(bar.getAttribute('aria-valuenow')) > 0;
+            const label = row?.querySelector('.jp-DioptraLab-progress-label')?.textContent ?? '';
+            return bar && Number(bar.getAttribute('aria-valuenow')) > 0 && label.includes('step');
         }""",
         arg=job_id,
         timeout=180_000,
     )
-    assert "step" in row.locator(".jp-DioptraLab-progress-label").inner_text()
     page.shot("job-running")
     pg.wait_for_function(
         '(id) => document.querySelector(`.jp-DioptraLab-job[data-job-id="${id}"]`)'

@@ -195,3 +195,25 @@ def test_a_zygote_that_cannot_start_makes_jobs_start_their_own(tmp_path: Path) -
         assert "zygote" in (pool.error or "")
     finally:
         pool.close()
+
+
+def test_a_zygote_still_importing_dies_with_its_owner() -> None:
+    from tests.conftest import process_family
+
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom dioptra_lab.engine.kernels import KernelPool\n"
+            "KernelPool(1, imports=('numpy', 'sklearn', 'matplotlib.pyplot')).start()\ntime.sleep(600)",
+        ]
+    )
+    try:
+        wait_for(lambda: len(process_family(owner.pid)) >= 2, 30, "the zygote to start")
+        zygote = (process_family(owner.pid) - {owner.pid}).pop()
+        owner.kill()  # while the zygote imports: no kernel forked yet
+        owner.wait(10)
+        wait_for(lambda: not pid_alive(zygote), 30, "the zygote to exit")
+    finally:
+        owner.kill()
+        owner.wait()

@@ -62,7 +62,8 @@ WARM_IMPORTS = (
     "numpy",
     "torch",
     "sklearn",
-    "matplotlib.pyplot",
+    "matplotlib",
+    "matplotlib.figure",
     "mlflow",
     "prefect",
     "prefect.flow_engine",
@@ -338,6 +339,21 @@ def _kill_group(pid: int) -> None:
             continue
 
 
+_ZYGOTE_PIPES: set[int] = set()
+
+
+def _close_zygote_pipes() -> None:
+    """In a forked child (a work horse): drop the write ends of the zygotes' stdin, so a
+    zygote still sees its owner's death when the owner dies before the child."""
+    for fd in list(_ZYGOTE_PIPES):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _ZYGOTE_PIPES.clear()
+
+
+os.register_at_fork(after_in_child=_close_zygote_pipes)
+
+
 class Zygote:
     """The owner's side of a kernel zygote (:mod:`dioptra_lab.engine.zygote`).
 
@@ -371,6 +387,8 @@ class Zygote:
             env={**os.environ, **self.environment},
             start_new_session=True,
         )
+        if self.proc.stdin is not None:
+            _ZYGOTE_PIPES.add(self.proc.stdin.fileno())
         try:
             ready = self._read(timeout)
         except BaseException:
@@ -412,6 +430,7 @@ class Zygote:
             return
         with contextlib.suppress(OSError):
             if self.proc.stdin is not None:
+                _ZYGOTE_PIPES.discard(self.proc.stdin.fileno())
                 self.proc.stdin.close()
         try:
             self.proc.wait(5)
@@ -498,6 +517,8 @@ class KernelPool:
         self.backoff = backoff
         self.log_path = log_path
         self.zygote: Zygote | None = None
+        self.retired: list[Zygote] = []
+        self.out: dict[int, int] = {}  # handed-out kernels per zygote (by id)
         self.ready: list[WarmKernel] = []
         self.error: str | None = None
         self.failed_until = 0.0
@@ -514,13 +535,14 @@ class KernelPool:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._drop_dead()
-            with self._cond:
-                wanted = len(self.ready) < self.size and time.monotonic() >= self.failed_until
-            if not wanted:
-                self._stop.wait(1.0)
-                continue
-            try:
+            try:  # nothing may end this thread: take() would then wait in vain
+                self._drop_dead()
+                self._close_retired()
+                with self._cond:
+                    wanted = len(self.ready) < self.size and time.monotonic() >= self.failed_until
+                if not wanted:
+                    self._stop.wait(1.0)
+                    continue
                 kernel = WarmKernel(self._current_zygote()).start()
             except Exception as exc:
                 self._failed(exc)
@@ -540,10 +562,11 @@ class KernelPool:
         if zygote is not None and zygote.alive() and zygote.environment == environment:
             return zygote
         if zygote is not None:
-            log.info(
-                "restarting the kernel zygote (%s)", "environment changed" if zygote.alive() else "it died"
-            )
-            zygote.close()
+            why = "environment changed" if zygote.alive() else "it died"
+            log.info("restarting the kernel zygote (%s)", why)
+            # its kernels exit with it: it stays until the ones handed out are released
+            with self._cond:
+                self.retired.append(zygote)
         self.zygote = None
         zygote = Zygote(environment, self.imports, self.log_path).start()
         if self._stop.is_set():
@@ -556,6 +579,13 @@ class KernelPool:
         if zygote.failed:
             log.info("warm kernels could not import: %s", ", ".join(sorted(zygote.failed)))
         return zygote
+
+    def _close_retired(self) -> None:
+        with self._cond:
+            done = [z for z in self.retired if not self.out.get(id(z))]
+            self.retired = [z for z in self.retired if z not in done]
+        for zygote in done:
+            zygote.close()
 
     def _failed(self, exc: Exception) -> None:
         with self._cond:
@@ -586,25 +616,38 @@ class KernelPool:
         if self.size <= 0:
             return None
         deadline = time.monotonic() + timeout
-        environment = dict(self.environment())
-        with self._cond:
-            while True:
-                while self.ready:
-                    kernel = self.ready.pop(0)
-                    if kernel.alive() and kernel.environment == environment:
-                        self.served += 1
-                        self._cond.notify_all()
-                        return kernel
-                    self.replaced += 1
-                    kernel.shutdown()
-                failing = time.monotonic() < self.failed_until
-                if failing or self._stop.is_set() or time.monotonic() >= deadline:
-                    return None
-                self._cond.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+        try:
+            environment = dict(self.environment())
+        except Exception as exc:  # the stack's settings cannot be read: the job starts a kernel
+            log.warning("no warm kernel: %s", exc)
+            return None
+        unwanted: list[WarmKernel] = []
+        try:
+            with self._cond:
+                while True:
+                    while self.ready:
+                        kernel = self.ready.pop(0)
+                        if kernel.alive() and kernel.environment == environment:
+                            self.served += 1
+                            self.out[id(kernel.zygote)] = self.out.get(id(kernel.zygote), 0) + 1
+                            self._cond.notify_all()
+                            return kernel
+                        self.replaced += 1
+                        unwanted.append(kernel)
+                    failing = time.monotonic() < self.failed_until
+                    if failing or self._stop.is_set() or time.monotonic() >= deadline:
+                        return None
+                    self._cond.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+        finally:
+            for kernel in unwanted:
+                kernel.shutdown()
 
     def release(self, kernel: WarmKernel) -> None:
         """The job is over: shut its kernel down (a kernel never outlives its job)."""
         kernel.shutdown()
+        with self._cond:
+            key = id(kernel.zygote)
+            self.out[key] = max(0, self.out.get(key, 0) - 1)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop warming, shut every kernel of the pool and the zygote down."""
@@ -617,8 +660,9 @@ class KernelPool:
             kernel.shutdown()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        if self.zygote is not None:
-            self.zygote.close()
+        for zygote in [self.zygote, *self.retired]:
+            if zygote is not None:
+                zygote.close()
 
 
 def _pid(kernel: WarmKernel) -> int | None:
@@ -655,8 +699,11 @@ def serve_shelf(pool: KernelPool, folder: Path, stop: threading.Event, interval:
     The shelf forgets a kernel once it is dead and kills one whose claimer died.
     """
     ready, claimed = folder / "ready", folder / "claimed"
-    for sub in (ready, claimed):
+    # a kernel's connection file holds the key that lets anyone run code in it: owner only
+    for sub in (folder, ready, claimed):
         sub.mkdir(parents=True, exist_ok=True)
+        sub.chmod(0o700)
+    for sub in (ready, claimed):
         for stale in sub.iterdir():  # left by a shelf that was killed
             stale.unlink(missing_ok=True)
     shelved: dict[int, WarmKernel] = {}
@@ -673,7 +720,7 @@ def serve_shelf(pool: KernelPool, folder: Path, stop: threading.Event, interval:
                     owner is not None and not pid_alive(owner)
                 )
                 if orphaned or not kernel.alive():
-                    kernel.shutdown()
+                    pool.release(kernel)
                     for name in (f"{pid}.json", f"{pid}.owner"):
                         (claimed / name).unlink(missing_ok=True)
                     del taken[pid]
@@ -681,16 +728,23 @@ def serve_shelf(pool: KernelPool, folder: Path, stop: threading.Event, interval:
                 fresh = pool.take(timeout=interval)
                 if fresh is not None and fresh.handle is not None:
                     pid = fresh.handle.pid
-                    record = {"pid": pid, "connection": fresh.handle.connection, "python": sys.executable}
+                    record = {
+                        "pid": pid,
+                        "connection": fresh.handle.connection,
+                        "python": sys.executable,
+                        "environment": fresh.environment,
+                    }
                     partial = ready / f".{pid}.tmp"
-                    partial.write_text(json.dumps(record))
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                    with os.fdopen(os.open(partial, flags, 0o600), "w") as fh:
+                        fh.write(json.dumps(record))
                     partial.rename(ready / f"{pid}.json")
                     shelved[pid] = fresh
                     continue
             stop.wait(interval)
     finally:
         for kernel in [*shelved.values(), *(k for k, _ in taken.values())]:
-            kernel.shutdown()
+            pool.release(kernel)
         for sub in (ready, claimed):
             for leftover in sub.glob("*"):
                 leftover.unlink(missing_ok=True)
@@ -722,7 +776,8 @@ def claim_kernel(folder: Path) -> KernelHandle | None:
             handle = KernelHandle(dict(record["connection"]), int(record["pid"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if record.get("python") != sys.executable or not handle.alive():
+        same = record.get("python") == sys.executable and record.get("environment") == stack_environment()
+        if not same or not handle.alive():  # another Python or another stack: not for this run
             release_kernel(handle)
             continue
         return handle
@@ -732,3 +787,6 @@ def claim_kernel(folder: Path) -> KernelHandle | None:
 def release_kernel(handle: KernelHandle) -> None:
     """A local run is over: kill its kernel (the shelf notices and forgets it)."""
     _kill_group(handle.pid)
+
+
+kill_kernel = release_kernel  # a job that cannot use the kernel it was handed

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import nbformat
 
-from dioptra_lab.engine.kernels import ConnectedKernelManager, KernelHandle, prepare_kernel
+from dioptra_lab.engine.kernels import ConnectedKernelManager, KernelHandle, kill_kernel, prepare_kernel
 from dioptra_lab.engine.results import read_failure, read_results, to_jsonable
 from dioptra_lab.entrypoints.compile import KERNEL_NAME, compile_entrypoint
 from dioptra_lab.entrypoints.model import EntryPoint
@@ -131,8 +131,13 @@ def execute_notebook(
     _register_engine()
     connected: dict[str, Any] = {}
     if kernel is not None:
-        prepare_kernel(kernel, Path(cwd or Path.cwd()).resolve(), environment or {})
-        connected["km"] = ConnectedKernelManager(kernel)
+        try:
+            prepare_kernel(kernel, Path(cwd or Path.cwd()).resolve(), environment or {})
+            connected["km"] = ConnectedKernelManager(kernel)
+        except (RuntimeError, OSError) as exc:  # it died, or does not answer: start one here
+            if stderr is not None:
+                stderr.write(f"[dioptra-lab] the warm kernel is not usable ({exc}); starting a new one\n")
+            kill_kernel(kernel)
     try:
         return papermill.execute_notebook(
             nb,

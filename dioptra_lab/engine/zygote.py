@@ -31,8 +31,10 @@ KERNEL_MODULES = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
     "ipykernel.zmqshell",
-    "matplotlib_inline.backend_inline",
 )
+"""Imported by every kernel before its first cell: done once, in the zygote. Not
+``matplotlib.pyplot`` nor the inline backend: importing them picks a backend (``agg``,
+outside a kernel), and a kernel must pick the inline one itself, as a fresh one does."""
 
 
 def _reply(stream: Any, message: dict[str, Any]) -> None:
@@ -40,7 +42,7 @@ def _reply(stream: Any, message: dict[str, Any]) -> None:
     stream.flush()
 
 
-def _become_kernel(connection_file: str, cwd: str, log_path: str | None) -> None:
+def _become_kernel(connection_file: str, cwd: str, log_path: str | None, start_dir: str) -> None:
     """In the forked child: detach, re-seed, and run an IPython kernel until shut down."""
     os.setsid()  # its own process group: the owner kills the kernel and what it started
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -52,6 +54,8 @@ def _become_kernel(connection_file: str, cwd: str, log_path: str | None) -> None
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.chdir(cwd)
+    if sys.path and sys.path[0] == start_dir:  # `python -m` put the zygote's folder first;
+        sys.path[0] = ""  # a kernel finds modules in its own working folder, as a fresh one does
     zygote = os.getppid()
     os.environ["JPY_PARENT_PID"] = str(zygote)
     import random
@@ -65,13 +69,25 @@ def _become_kernel(connection_file: str, cwd: str, log_path: str | None) -> None
     app = IPKernelApp.instance()
     # the trait's default was read from the zygote's environment when it imported ipykernel:
     # name the parent explicitly, so the kernel exits within a second of the zygote's death
-    app.initialize(["-f", connection_file, f"--IPKernelApp.parent_handle={zygote}"])
+    # and, as nbclient does for the kernels it starts, no history file shared by every kernel
+    app.initialize(
+        [
+            "-f",
+            connection_file,
+            f"--IPKernelApp.parent_handle={zygote}",
+            "--HistoryManager.hist_file=:memory:",
+        ]
+    )
     app.start()
 
 
 def main(argv: list[str]) -> int:
     names = json.loads(argv[0]) if argv else []
     log_path = argv[1] if len(argv) > 1 else None
+    start_dir = os.getcwd()
+    # matplotlib reads its backend when it is imported (here): the inline one, as ipykernel
+    # sets it for a kernel it starts, unless the owner chose another
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     channel = os.fdopen(os.dup(1), "w")  # replies; stray prints of imported modules go to stderr
     os.dup2(2, 1)
     failed = {}
@@ -95,7 +111,7 @@ def main(argv: list[str]) -> int:
         if pid == 0:
             try:
                 channel.close()
-                _become_kernel(connection_file, cwd, log_path)
+                _become_kernel(connection_file, cwd, log_path, start_dir)
             finally:
                 os._exit(0)
         _reply(channel, {"pid": pid})

@@ -68,7 +68,7 @@ def queued_bundle(job: Any, expected_sha256: str | None) -> Bundle | None:
     try:
         text = job.connection.get(BUNDLE_CODE_KEY.format(code_sha))
         return Bundle.from_code(json.loads(text), parameters, expected_sha256) if text else None
-    except (DioptraLabError, ValueError, OSError, RedisError):
+    except (DioptraLabError, ValueError, TypeError, OSError, RedisError):
         return None
 
 

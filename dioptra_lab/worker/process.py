@@ -16,8 +16,10 @@ from dioptra_lab.jobs.connection import redis_connection, serializer
 from dioptra_lab.jobs.reaper import reap_stale_jobs
 from dioptra_lab.models import Failure
 
-KERNEL_WAIT = 120.0
-"""Seconds a job waits for the kernel that is warming before it starts one of its own."""
+KERNEL_WAIT = 30.0
+"""Seconds a job waits for the kernel that is warming before it starts one of its own: well
+within the heartbeat RQ gave the job when it registered it as started (60 s and more), as
+nothing renews it during the wait."""
 
 
 class DioptraWorker(Worker):
@@ -33,20 +35,30 @@ class DioptraWorker(Worker):
 
     def fork_work_horse(self, job: Any, queue: Any) -> None:
         # after prepare_execution: the job is registered as started while we wait for a kernel
-        self._kernel = self.kernels.take(KERNEL_WAIT) if self.kernels else None
+        try:
+            self._kernel = self.kernels.take(KERNEL_WAIT) if self.kernels else None
+        except Exception as exc:  # never lose the job over a warm kernel: it starts its own
+            self.log.warning("no warm kernel for job %s: %s", job.id, exc)
+            self._kernel = None
         hand_over(self._kernel.handle if self._kernel else None)
         try:
             super().fork_work_horse(job, queue)
+        except BaseException:
+            self._release_kernel()
+            raise
         finally:
             hand_over(None)
+
+    def _release_kernel(self) -> None:
+        kernel, self._kernel = self._kernel, None
+        if kernel is not None and self.kernels is not None:
+            self.kernels.release(kernel)  # a kernel never outlives its job
 
     def monitor_work_horse(self, job: Any, queue: Any) -> None:
         try:
             super().monitor_work_horse(job, queue)
         finally:
-            kernel, self._kernel = self._kernel, None
-            if kernel is not None and self.kernels is not None:
-                self.kernels.release(kernel)  # a kernel never outlives its job
+            self._release_kernel()
         try:
             close_run_after_horse(job)
         except Exception as exc:  # MLflow down: the reaper or a later status call retries

@@ -217,3 +217,29 @@ def test_a_zygote_still_importing_dies_with_its_owner() -> None:
     finally:
         owner.kill()
         owner.wait()
+
+
+def test_a_warm_kernel_behaves_like_a_fresh_one(tmp_path: Path) -> None:
+    """Inline figures, no shared history file, modules found in its own working folder."""
+    (tmp_path / "local_helper.py").write_text("WHERE = 'workspace'\n")
+    pool = KernelPool(1, imports=("matplotlib", "matplotlib.figure")).start()
+    try:
+        kernel = pool.take(60)
+        assert kernel is not None
+        executed = execute_notebook(
+            notebook(
+                "import matplotlib, local_helper\n"
+                "print(matplotlib.get_backend(), get_ipython().history_manager.hist_file, local_helper.WHERE)"
+            ),
+            tmp_path / "b.ipynb",
+            cwd=tmp_path,
+            kernel=kernel.handle,
+        )
+        assert output_of(executed).split() == [
+            "module://matplotlib_inline.backend_inline",
+            ":memory:",
+            "workspace",
+        ]
+        pool.release(kernel)
+    finally:
+        pool.close()

@@ -91,19 +91,9 @@ def sweep_throughput(count: int) -> float:
 
 def family(pid: int) -> list[int]:
     """``pid`` and its descendants (a worker, its kernel zygote and warm kernels)."""
-    found, frontier = [pid], [pid]
-    while frontier:
-        parent = frontier.pop()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            child = int(stat.parent.name)
-            if ppid == parent and child not in found:
-                found.append(child)
-                frontier.append(child)
-    return found
+    from dioptra_lab.processes import descendants
+
+    return [pid, *sorted(descendants(pid))]
 
 
 def memory_kib(pid: int, field: str) -> int:

@@ -56,6 +56,25 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def descendants(pid: int) -> set[int]:
+    """The processes below ``pid``, at any depth (Linux ``/proc``; a snapshot)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
 def read_pid(pidfile: Path) -> int | None:
     """The pid recorded in ``pidfile`` if that process still runs."""
     try:

@@ -29,19 +29,9 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "
 
 def process_family(pid: int) -> set[int]:
     """``pid`` and every process below it (a shelf's zygote and its kernels)."""
-    found, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            child = int(stat.parent.name)
-            if int(fields[1]) == parent and child not in found:
-                found.add(child)
-                frontier.append(child)
-    return found
+    from dioptra_lab.processes import descendants
+
+    return {pid} | descendants(pid)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -130,3 +130,33 @@ class ExecutionError(DioptraLabError):
 
 class ServiceError(DioptraLabError):
     """A service of the stack (Redis, MLflow, Prefect, workers) is missing or unreachable."""
+
+
+class OptionError(DioptraLabError):
+    """A submission option (queue, experiment, timeout, retries) is invalid; nothing was created."""
+
+
+class DioptraLabWarning(UserWarning):
+    """Something works but probably not as meant (a job queued where no worker serves it).
+
+    The command line prints these as one line (``warning: …``).
+    """
+
+
+def brief(value: object, limit: int = 60) -> str:
+    """``repr(value)`` on one line and at most ``limit`` characters, for messages.
+
+    Never raises (a value whose ``repr`` fails, or an int too long to print, is named by its
+    type), so that a message about a bad value can always be written.
+    """
+    try:
+        text = repr(value)
+    except Exception:  # a huge int (ValueError), a broken __repr__
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: max(limit - 3, 1)] + "..."
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    """The first line of ``text``, at most ``limit`` characters (an exception's message, say)."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."

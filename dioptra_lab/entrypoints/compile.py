@@ -8,13 +8,17 @@ person opening it reads what ran.
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from dioptra_lab.entrypoints.model import EntryPoint, Step
+from dioptra_lab.errors import brief
 from dioptra_lab.plugins.registry import get_registry
 
 KERNEL_NAME = "python3"
@@ -22,7 +26,38 @@ SETUP_TAG = "dioptra-lab-setup"
 
 
 def _describe_value(value: object) -> str:
-    return json.dumps(value, default=str) if not isinstance(value, str) else value
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):  # keys JSON cannot take (dates), ints too long to print
+        return brief(value, 200)
+
+
+def _one_line(text: str) -> str:
+    """Text for a ``#`` comment: a newline there would end the comment and start code."""
+    return " ".join(text.split())
+
+
+def python_literal(value: Any) -> str:
+    """Python source that evaluates to ``value`` (a default as YAML or a notebook gives it).
+
+    ``repr`` is not enough: ``nan`` and ``inf`` are not names in a fresh kernel, and YAML's
+    dates are written as their ISO text.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    if isinstance(value, datetime.date):
+        return repr(value.isoformat())
+    if isinstance(value, list):
+        return "[" + ", ".join(python_literal(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + "".join(python_literal(v) + ", " for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, set | frozenset):
+        return "set([" + ", ".join(python_literal(v) for v in value) + "])"
+    return repr(value)
 
 
 def _step_markdown(step: Step) -> str:
@@ -58,11 +93,11 @@ def _parameters_source(ep: EntryPoint) -> str:
     for p in ep.parameters.values():
         # Papermill skips a line with a second "=", so bounds are written with ≥ and ≤
         kind = str(p.type).replace(">=", "≥").replace("<=", "≤")
-        comment = kind + (f" — {p.description}" if p.description else "")
+        comment = _one_line(kind + (f" — {p.description}" if p.description else ""))
         if p.required:
             lines.append(f"{p.name} = None  # required: {comment}")
         else:
-            lines.append(f"{p.name} = {p.default!r}  # {comment}")
+            lines.append(f"{p.name} = {python_literal(p.default)}  # {comment}")
     for name in ep.artifact_inputs:
         lines.append(f"{name} = None  # required artifact input: a path or runs:/ URI")
     return "\n".join(lines) or "# this entry point has no parameters"

@@ -7,6 +7,8 @@ first one. Cross-step checks (references, cycles, binding, types) live in
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,16 @@ from typing import Any
 import yaml
 
 from dioptra_lab.entrypoints.model import ArtifactOutput, EntryPoint, Parameter, Step
-from dioptra_lab.errors import PluginError, Problem
+from dioptra_lab.entrypoints.names import (
+    entrypoint_name_problem,
+    part_name_problem,
+    variable_name_problem,
+)
+from dioptra_lab.errors import PluginError, Problem, brief, first_line
 from dioptra_lab.plugins.registry import Registry
 from dioptra_lab.plugins.task import MISSING, OutputSpec, TaskSpec
 from dioptra_lab.types import ANY, ParamType, builtin_type, parse_type_definitions
+from dioptra_lab.types.safe_yaml import MAX_DEPTH, load_yaml, structure_problem
 
 # The top-level sections of Dioptra's format, in the order a written file has them.
 SECTIONS = (
@@ -33,6 +41,7 @@ SECTIONS = (
 )
 TOP_LEVEL = set(SECTIONS)
 STEP_KEYS = {"task", "args", "kwargs", "dependencies"}
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,40}")
 
 
 class _Loader:
@@ -60,13 +69,47 @@ class _Loader:
         if not isinstance(data, dict):
             self.report("", "an entry point must be a YAML mapping with at least `graph:`")
             return
-        for key in data:
-            if key not in TOP_LEVEL:
-                self.report(
-                    str(key), f"unknown top-level key; expected one of {', '.join(sorted(TOP_LEVEL))}"
-                )
-        self.ep.name = str(data.get("name") or self.ep.name)
-        self.ep.description = str(data.get("description") or "")
+        unknown = [key for key in data if key not in TOP_LEVEL]
+        if data and len(unknown) == len(data):
+            # Nothing of Dioptra's format: the file is something else (a symbolic link to a
+            # secret, say). Its keys are its contents, so none is quoted (issue 13, bug 10).
+            close = sorted(
+                {
+                    found[0]
+                    for key in unknown
+                    if isinstance(key, str) and _KEY_NAME.fullmatch(key)
+                    for found in [difflib.get_close_matches(key, SECTIONS, n=1, cutoff=0.75)]
+                    if found
+                }
+            )
+            hint = f" (a key looks like a misspelt {', '.join(close)})" if close else ""
+            self.report(
+                "",
+                f"not an entry point: none of its {len(data)} top-level keys is a section of "
+                f"Dioptra's format ({', '.join(SECTIONS)}){hint}; is this the right file?",
+            )
+            return
+        odd = 0
+        for key in unknown:
+            if isinstance(key, str) and _KEY_NAME.fullmatch(key):
+                self.report(key, f"unknown top-level key; expected one of {', '.join(sorted(TOP_LEVEL))}")
+            else:
+                odd += 1
+        if odd:
+            self.report(
+                "", f"{odd} unknown top-level key(s) that are not names; expected {', '.join(SECTIONS)}"
+            )
+        name = data.get("name")
+        if isinstance(name, int) and not isinstance(name, bool):
+            name = str(name)
+        if name is not None:
+            problem = entrypoint_name_problem(name)
+            if problem or not isinstance(name, str):
+                self.report("name", problem or "expected a name")
+            else:
+                self.ep.name = name
+        description = data.get("description")
+        self.ep.description = description if isinstance(description, str) else ""
         self.ep.types = parse_type_definitions(self._mapping(data, "types"), self.report)
         self.load_parameters(data.get("parameters"))
         self.load_artifact_inputs(self._mapping(data, "artifact_inputs"))
@@ -77,12 +120,20 @@ class _Loader:
             self.report("graph", "missing or empty `graph:`; add at least one step")
         else:
             for step_name, body in graph.items():
-                self.load_step(str(step_name), body)
+                problem = part_name_problem("step", step_name)
+                if problem:
+                    self.report("graph", problem)
+                    continue
+                self.load_step(step_name, body)
         if "artifacts" in data and "artifact_outputs" in data:
             self.report("artifacts", "give `artifact_outputs` or its alias `artifacts`, not both")
-        outputs = self._mapping(data, "artifact_outputs") or self._mapping(data, "artifacts")
-        for name, body in outputs.items():
-            self.load_artifact_output(str(name), body)
+        section = "artifact_outputs" if "artifact_outputs" in data or "artifacts" not in data else "artifacts"
+        for name, body in self._mapping(data, section).items():
+            problem = part_name_problem("artifact", name)
+            if problem:
+                self.report(section, problem)
+                continue
+            self.load_artifact_output(name, body)
 
     def _mapping(self, data: dict[str, Any], key: str) -> dict[str, Any]:
         value = data.get(key)
@@ -98,18 +149,22 @@ class _Loader:
             return
         if isinstance(section, list):
             for name in section:
-                self.ep.parameters[str(name)] = Parameter(str(name))
+                problem = variable_name_problem("parameter", name)
+                if problem:
+                    self.report("parameters", problem)
+                else:
+                    self.ep.parameters[name] = Parameter(name)
             return
         if not isinstance(section, dict):
             self.report("parameters", "expected a list of names or a mapping of name: default")
             return
         for name, spec in section.items():
-            name = str(name)
+            problem = variable_name_problem("parameter", name)
+            if problem:
+                # never compiled into a notebook: the name could be code
+                self.report(f"parameters.{brief(name, 40)}", problem)
+                continue
             place = f"parameters.{name}"
-            if not name.isidentifier():
-                self.report(
-                    place, "a parameter name must be a Python identifier (Papermill sets it as a variable)"
-                )
             if isinstance(spec, dict) and spec and set(spec) <= {"type", "default", "description"}:
                 ptype = self.type_named(spec["type"], f"{place}.type") if "type" in spec else None
                 default = spec.get("default", MISSING) if "default" in spec else MISSING
@@ -117,7 +172,8 @@ class _Loader:
                     name, ptype or ANY, default, str(spec.get("description", "")), ptype is not None
                 )
             elif isinstance(spec, dict) and spec:
-                extra = ", ".join(sorted(set(spec) - {"type", "default", "description"}))
+                keys = set(spec) - {"type", "default", "description"}
+                extra = ", ".join(sorted(brief(k, 40) for k in keys))
                 self.report(place, f"unknown keys {extra}; the long form takes type, default, description")
             else:
                 # Dioptra: a null value means "no default"; the long form gives a null default.
@@ -139,15 +195,19 @@ class _Loader:
                     ((name, tname),) = item.items()
                     outs.append(OutputSpec(str(name), self.type_named(tname, place)))
                 else:
-                    self.report(place, f"malformed output {item!r}; write `- name: type`")
+                    self.report(place, f"malformed output {brief(item)}; write `- name: type`")
             return outs, True
-        self.report(place, f"malformed outputs {decl!r}")
+        self.report(place, f"malformed outputs {brief(decl)}")
         return None
 
     def load_artifact_inputs(self, section: dict[str, Any]) -> None:
         for name, decl in section.items():
+            problem = variable_name_problem("artifact input", name)
+            if problem:
+                self.report("artifact_inputs", problem)
+                continue
             found = self.outputs_from(decl, f"artifact_inputs.{name}")
-            self.ep.artifact_inputs[str(name)] = found[0] if found else [OutputSpec(str(name))]
+            self.ep.artifact_inputs[name] = found[0] if found else [OutputSpec(name)]
 
     def load_task_declaration(self, short: str, decl: Any) -> None:
         place = f"tasks.{short}"
@@ -156,7 +216,8 @@ class _Loader:
             return
         extra = set(decl) - {"plugin", "inputs", "outputs"}
         if extra:
-            self.report(place, f"unknown keys {', '.join(sorted(extra))}; expected plugin, inputs, outputs")
+            shown = ", ".join(sorted(brief(k, 40) for k in extra))
+            self.report(place, f"unknown keys {shown}; expected plugin, inputs, outputs")
         try:
             spec = self.registry.find_callable(decl["plugin"])
         except PluginError as exc:
@@ -186,7 +247,7 @@ class _Loader:
                 ((name, tname),) = item.items()
                 declared[str(name)] = self.type_named(tname, place)
             else:
-                self.report(place, f"malformed input {item!r}; write `- name: type`")
+                self.report(place, f"malformed input {brief(item)}; write `- name: type`")
         new_inputs = []
         for inp in spec.inputs:
             if inp.name in declared and inp.type is ANY:
@@ -198,6 +259,9 @@ class _Loader:
         return replace(spec, inputs=new_inputs)
 
     def resolve_task(self, name: str, place: str) -> Step | None:
+        if len(name) > 200:
+            self.report(place, f"task name {brief(name)} is too long (over 200 characters)")
+            return None
         if name in self.declared_tasks:
             return self.declared_tasks[name]
         if name in self.failed_declarations:
@@ -226,23 +290,26 @@ class _Loader:
         if "task" in body:
             extra = set(body) - STEP_KEYS
             if extra:
-                self.report(place, f"unknown keys {', '.join(sorted(extra))} in a task/args/kwargs step")
+                shown = ", ".join(sorted(brief(k, 40) for k in extra))
+                self.report(place, f"unknown keys {shown} in a task/args/kwargs step")
             args = body.get("args", [])
             args = args if isinstance(args, list) else [args]
             kwargs = body.get("kwargs") or {}
             if not isinstance(kwargs, dict):
                 self.report(f"{place}.kwargs", "expected a mapping of argument names to values")
                 kwargs = {}
-            task_name, style = str(body["task"]), "mixed"
+            if not isinstance(body["task"], str):
+                self.report(f"{place}.task", f"expected a task name, got {brief(body['task'])}")
+                return
+            task_name, style = body["task"], "mixed"
         else:
             invocations = [k for k in body if k != "dependencies"]
             if len(invocations) != 1:
-                self.report(
-                    place, f"expected exactly one task invocation, found {len(invocations)}: {invocations}"
-                )
+                shown = ", ".join(brief(k, 40) for k in invocations[:5])
+                self.report(place, f"expected exactly one task invocation, found {len(invocations)}: {shown}")
                 return
+            value = body[invocations[0]]
             task_name = str(invocations[0])
-            value = body[task_name]
             if isinstance(value, dict):
                 args, kwargs, style = [], value, "keyword"
             else:
@@ -273,27 +340,53 @@ class _Loader:
         ):
             self.report(place, "expected `contents: $step.output` and `task: {name: TASK, args: {...}}`")
             return
-        template = self.resolve_task(str(task["name"]), f"{place}.task.name")
+        if not isinstance(task["name"], str):
+            self.report(f"{place}.task.name", f"expected a task name, got {brief(task['name'])}")
+            return
+        template = self.resolve_task(task["name"], f"{place}.task.name")
         args = task.get("args") or {}
         if not isinstance(args, dict):
             self.report(f"{place}.task.args", "expected a mapping")
             args = {}
         self.ep.artifact_outputs[name] = ArtifactOutput(
-            name, body["contents"], str(task["name"]), dict(args), template.spec if template else None
+            name, body["contents"], task["name"], dict(args), template.spec if template else None
         )
 
 
+# PyYAML quotes bits of the text in its messages ('found undefined alias 'x''): keep the short
+# ones (a character, a token) and hide the rest, so an error never shows a file's contents.
+_QUOTED = re.compile(r"(?<!\w)'[^'\s]{4,}'")
+
+
+def _yaml_problem(text: str) -> str:
+    return first_line(_QUOTED.sub("'…'", text), 160)
+
+
 def parse_yaml(text: str, source: str) -> tuple[Any, list[Problem]]:
-    """Parse YAML text; syntax errors become a problem with the line and column."""
+    """Parse YAML text; every error becomes one problem with the line and column, never the text.
+
+    Besides syntax errors: a key given twice, values the reader cannot build (``2001-13-45``,
+    a 5,000-digit integer), nesting deeper than 64 levels, aliases that refer to themselves
+    or expand to more than 100,000 values (:mod:`dioptra_lab.types.safe_yaml`).
+    """
     try:
-        return yaml.safe_load(text), []
+        data = load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        what = " ".join(_yaml_problem(str(p)) for p in (exc.context, exc.problem) if p)
         return None, [Problem(where, f"YAML syntax error: {what}")]
+    except yaml.reader.ReaderError as exc:
+        kind = "a NUL character" if exc.character in (0, "\0") else "a special character"
+        return None, [Problem(f"position {exc.position}", f"YAML cannot hold {kind}; is this a text file?")]
     except yaml.YAMLError as exc:
-        return None, [Problem("YAML", f"syntax error: {exc}")]
+        return None, [Problem("YAML", f"syntax error: {_yaml_problem(str(exc))}")]
+    except RecursionError:  # not expected: LimitedLoader stops at MAX_DEPTH
+        return None, [Problem("YAML", f"nested deeper than {MAX_DEPTH} levels")]
+    except Exception as exc:  # PyYAML's constructors raise ValueError & co. for some values
+        return None, [Problem("YAML", f"a value cannot be read: {_yaml_problem(str(exc))}")]
+    problem = structure_problem(data)
+    return (None, [Problem("YAML", problem)]) if problem else (data, [])
 
 
 def load_dioptra_text(

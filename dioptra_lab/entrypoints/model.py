@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dioptra_lab.errors import EntryPointError, ParameterError, Problem
+from dioptra_lab.errors import EntryPointError, ParameterError, Problem, brief
 from dioptra_lab.plugins.task import MISSING, OutputSpec, TaskSpec
 from dioptra_lab.types import ANY, ParamType, TypeMismatch
+from dioptra_lab.types.limits import measure, text_problem, total_problem
 
 
 @dataclass
@@ -254,7 +255,9 @@ class EntryPoint:
             lenient: accept numbers for strings and the like (values guessed by Papermill).
 
         Raises:
-            ParameterError: unknown names, wrong types and missing required values.
+            ParameterError: unknown names, wrong types, missing required values, values
+                over the size limits (:mod:`dioptra_lab.types.limits`: per value and for all
+                together) or with text that is not UTF-8.
         """
         problems: list[str] = []
         result: dict[str, Any] = {}
@@ -262,11 +265,16 @@ class EntryPoint:
         for name in values:
             if name not in known:
                 hint = f"; known parameters: {', '.join(sorted(known))}" if known else ""
-                problems.append(f"unknown parameter {name!r}{hint}")
+                problems.append(f"unknown parameter {brief(name, 60)}{hint}")
         for name, param in self.parameters.items():
             if name in values:
+                value = values[name]
+                early = text_problem(value) if from_text and isinstance(value, str) else None
+                if early:  # not parsed at all: reading 50 MB of YAML would take minutes
+                    problems.append(f"parameter {name!r}: {early}")
+                    continue
                 try:
-                    result[name] = param.coerce(values[name], from_text=from_text, lenient=lenient)
+                    result[name] = param.coerce(value, from_text=from_text, lenient=lenient)
                 except TypeMismatch as exc:
                     problems.append(f"parameter {name!r}: {exc}")
             elif param.required:
@@ -278,6 +286,14 @@ class EntryPoint:
                 result[name] = values[name]
             else:
                 problems.append(f"artifact input {name!r} is required; pass a path or a runs:/ URI")
+        total = 0
+        for name, value in result.items():
+            size, problem = measure(value)
+            total += size
+            if problem:
+                problems.append(f"parameter {name!r}: {problem}")
+        if not problems and total_problem(total):
+            problems.append(str(total_problem(total)))
         if problems:
             raise ParameterError(problems)
         return result

@@ -7,11 +7,14 @@ nothing is left half done: no enqueued job without its run, no run left queued f
 from __future__ import annotations
 
 import json
+import math
+import re
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from dioptra_lab.config import load_settings
-from dioptra_lab.errors import DioptraLabError, ServiceError
+from dioptra_lab.errors import DioptraLabWarning, OptionError, ServiceError, brief
 from dioptra_lab.jobs import lifecycle
 from dioptra_lab.jobs.connection import (
     BUNDLE_CODE_KEY,
@@ -29,6 +32,42 @@ if TYPE_CHECKING:
     from redis import Redis
 
 DEFAULT_RESULT_TTL = 7 * 24 * 3600
+QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+MAX_EXPERIMENT_NAME = 500  # MLflow's MAX_EXPERIMENT_NAME_LENGTH
+MAX_TIMEOUT = 365 * 24 * 3600.0
+MAX_RETRIES = 100
+
+
+def queue_problem(queue: object) -> str | None:
+    """Why ``queue`` cannot name a queue, or ``None`` (issue 13, bug 8)."""
+    if isinstance(queue, str) and QUEUE_NAME.fullmatch(queue):
+        return None
+    return (
+        f"queue name {brief(queue)} is not allowed: use 1 to 100 letters, digits, '_', '.' or '-', "
+        "starting with a letter or digit (e.g. cpu, gpu)"
+    )
+
+
+def experiment_problem(experiment: object) -> str | None:
+    """Why MLflow would refuse ``experiment`` as an experiment name (or it is unsafe), or ``None``.
+
+    MLflow refuses empty names, names over 500 characters and text that is not UTF-8; control
+    characters (newlines, NUL) are refused here too: they break tables and some databases.
+    """
+    if not isinstance(experiment, str) or not experiment.strip():
+        return f"experiment name {brief(experiment)} is not allowed: give a non-empty name"
+    if len(experiment) > MAX_EXPERIMENT_NAME:
+        return (
+            f"experiment name of {len(experiment)} characters is too long: MLflow takes at most "
+            f"{MAX_EXPERIMENT_NAME}"
+        )
+    try:
+        experiment.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"experiment name {brief(experiment)} is not valid UTF-8 text (a lone surrogate)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in experiment):
+        return f"experiment name {brief(experiment)} holds a control character (newline, tab, NUL…)"
+    return None
 
 
 class SubmitOptions(TypedDict, total=False):
@@ -62,22 +101,31 @@ class JobOptions:
         """Check ``options`` and fill the defaults from the settings.
 
         Raises:
-            DioptraLabError: a negative ``retries`` or a non-positive ``timeout``.
+            OptionError: a queue name that is not one (``[A-Za-z0-9][A-Za-z0-9_.-]*``), an
+                experiment name MLflow would refuse, ``retries`` not in 0..100, ``timeout`` not a
+                positive number of seconds (at most a year).
         """
         settings = load_settings()
-        retries = int(options.get("retries") or 0)
+        problems = []
+        retries = options.get("retries") or 0
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+            problems.append(f"retries must be a whole number from 0 to {MAX_RETRIES}, got {brief(retries)}")
+            retries = 0
         timeout = options.get("timeout")
-        if retries < 0:
-            raise DioptraLabError(f"retries must be >= 0, got {retries}")
-        if timeout is not None and timeout <= 0:
-            raise DioptraLabError(f"timeout must be a positive number of seconds, got {timeout}")
-        return cls(
-            options.get("experiment") or settings.default_experiment,
-            options.get("queue") or settings.default_queue,
-            timeout,
-            retries,
-            dict(extra_tags),
-        )
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or not 0 < timeout <= MAX_TIMEOUT
+        ):
+            most = f"at most {MAX_TIMEOUT:.0f}"
+            problems.append(f"timeout must be a positive number of seconds ({most}), got {brief(timeout)}")
+        queue = options.get("queue") or settings.default_queue
+        experiment = options.get("experiment") or settings.default_experiment
+        problems += [p for p in (queue_problem(queue), experiment_problem(experiment)) if p]
+        if problems:
+            raise OptionError("; ".join(problems))
+        return cls(experiment, queue, timeout, retries, dict(extra_tags))
 
     def tags(self) -> dict[str, str]:
         """The run tags that record these options."""
@@ -89,11 +137,35 @@ class JobOptions:
         }
 
 
-def check_services() -> Redis:
-    """Check Redis and MLflow answer (before anything is created); return the Redis connection."""
+def check_services(queue: str | None = None) -> Redis:
+    """Check Redis and MLflow answer (before anything is created); return the Redis connection.
+
+    With ``queue``, warn (:class:`~dioptra_lab.errors.DioptraLabWarning`) when no worker
+    serves it: the job would wait until one does. A warning, not an error: workers may start later.
+    """
     conn = redis_connection()
     require_mlflow()
+    if queue is not None:
+        warn_if_unserved(queue, conn)
     return conn
+
+
+def warn_if_unserved(queue: str, conn: Redis) -> bool:
+    """Warn when no registered worker serves ``queue``; return whether one does."""
+    from rq import Worker
+
+    try:
+        served = any(queue in worker.queue_names() for worker in Worker.all(connection=conn))
+    except Exception:  # a listing that fails must not stop a submission
+        return True
+    if not served:
+        warnings.warn(
+            f"no worker serves queue {queue!r}: the job waits until one does "
+            f"(`dioptra-lab worker --queue {queue}`, or `dioptra-lab up --queues {queue}`)",
+            DioptraLabWarning,
+            stacklevel=3,
+        )
+    return served
 
 
 def enqueue_bundle(
@@ -108,7 +180,7 @@ def enqueue_bundle(
     """
     from rq import Callback, Retry
 
-    conn = connection or check_services()
+    conn = connection or check_services(options.queue)
     tags = {
         runs.TAG_ENTRYPOINT: bundle.entrypoint_name,
         runs.TAG_ENTRYPOINT_SHA: bundle.content["entrypoint"]["sha256"],

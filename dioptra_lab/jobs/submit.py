@@ -16,7 +16,7 @@ from typing import Any, Unpack
 
 from dioptra_lab.entrypoints import load_entrypoint
 from dioptra_lab.entrypoints.model import EntryPoint
-from dioptra_lab.errors import DioptraLabError, ParameterError
+from dioptra_lab.errors import ParameterError, brief
 from dioptra_lab.jobs.enqueue import JobOptions, SubmitOptions, check_services, enqueue_bundle
 from dioptra_lab.jobs.job import Job, status_bundle
 from dioptra_lab.plugins.registry import get_registry
@@ -47,12 +47,16 @@ def submit(
 
     Raises:
         EntryPointError, ParameterError: the entry point or values are invalid (nothing queued).
+        OptionError: an option is invalid: a queue or experiment name, timeout, retries.
         ServiceError: Redis or MLflow is unreachable (nothing queued).
+
+    Warns:
+        DioptraLabWarning: no worker serves the queue (the job is queued all the same).
     """
     ep = _as_entrypoint(entrypoint)
     values = ep.coerce(params or {}, from_text=from_text)
     job_options = JobOptions.of(options)
-    conn = check_services()
+    conn = check_services(job_options.queue)
     bundle = build_bundle(ep, values, get_registry())
     return Job(enqueue_bundle(bundle, job_options, connection=conn))
 
@@ -83,13 +87,26 @@ class Sweep:
         show(self, self._repr_mimebundle_)
 
 
+MAX_SWEEP_JOBS = 10_000
+
+
 def sweep_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every combination of a grid, in order (the last name varies fastest)."""
+    """Every combination of a grid, in order (the last name varies fastest).
+
+    Raises:
+        ParameterError: an empty grid, a name without a list of values, or more than
+            ``MAX_SWEEP_JOBS`` combinations (counted before any is made).
+    """
     if not grid:
-        raise DioptraLabError("a sweep needs at least one parameter with values")
+        raise ParameterError(["a sweep needs at least one parameter with values"])
+    count = 1
     for name, values in grid.items():
         if isinstance(values, str) or not isinstance(values, Sequence) or not values:
-            raise DioptraLabError(f"sweep {name!r}: give a non-empty list of values")
+            raise ParameterError([f"sweep {brief(name)}: give a non-empty list of values"])
+        count *= len(values)
+    if count > MAX_SWEEP_JOBS:
+        too_many = f"the sweep makes {count} jobs, over the limit of {MAX_SWEEP_JOBS}"
+        raise ParameterError([f"{too_many}; split it into smaller sweeps"])
     names = list(grid)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
 
@@ -136,11 +153,11 @@ def submit_sweep(
     checked = check_sweep(ep, combos, params, from_text=from_text)
     sweep_id = uuid.uuid4().hex[:12]
     job_options = JobOptions.of(options, **{runs.TAG_SWEEP: sweep_id})
-    conn = check_services()
+    conn = check_services(job_options.queue)
     bundle = build_bundle(ep, checked[0], get_registry())
     jobs = []
     for combo, values in zip(combos, checked, strict=True):
-        label = ", ".join(f"{k}={v}" for k, v in combo.items())
+        label = ", ".join(f"{k}={v[:40] if isinstance(v, str) else brief(v, 40)}" for k, v in combo.items())
         run_id = enqueue_bundle(bundle.with_parameters(values), job_options, f"{ep.name} [{label}]", conn)
         jobs.append(Job(run_id))
     return Sweep(sweep_id, jobs)

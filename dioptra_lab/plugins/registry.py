@@ -3,7 +3,8 @@
 Plugins come from folders on the plugin path (each package or module in the folder
 is one plugin) and from installed distributions declaring the distribution entry-point
 group ``dioptra_lab.plugins``. A plugin module that fails to import is recorded as
-broken, with its reason and a warning, and discovery goes on.
+broken, with its reason and a warning, and discovery goes on: whether it raised, called
+``sys.exit`` or ran past the import time limit (:mod:`dioptra_lab.plugins.imports`).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import importlib.metadata
 import pkgutil
 import sys
 import threading
-import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dioptra_lab.errors import PluginError, UnknownTaskError
+from dioptra_lab.errors import PluginError, UnknownTaskError, brief, first_line
+from dioptra_lab.plugins.imports import PluginImportError, bounded_import
 from dioptra_lab.plugins.task import SPEC_ATTRIBUTE, TaskSpec, build_spec
 
 DISTRIBUTION_GROUP = "dioptra_lab.plugins"
@@ -144,21 +145,37 @@ class Registry:
             location = file.parent if file.name == "__init__.py" else file
         info = PluginInfo(name, location, origin)
         self.plugins[name] = info
-        modules = [module]
-        if hasattr(module, "__path__"):
-            for sub in pkgutil.walk_packages(module.__path__, prefix=name + ".", onerror=lambda n: None):
-                loaded = self._import(sub.name, str(location))
-                if loaded is not None:
-                    modules.append(loaded)
+        modules = [module, *self._submodules(module, str(location))]
         for mod in modules:
             info.modules.append(mod.__name__)
             self._collect(mod, name)
 
+    def _submodules(self, package: ModuleType, location: str) -> list[ModuleType]:
+        """Every module under a package, each imported once through :meth:`_import`.
+
+        Not ``pkgutil.walk_packages``: it imports sub-packages itself, unbounded in time and
+        letting ``SystemExit`` through.
+        """
+        found: list[ModuleType] = []
+        pending = [package]
+        while pending:
+            current = pending.pop(0)
+            path = getattr(current, "__path__", None)
+            if path is None:
+                continue
+            for sub in pkgutil.iter_modules(path, prefix=current.__name__ + "."):
+                loaded = self._import(sub.name, location)
+                if loaded is not None:
+                    found.append(loaded)
+                    if sub.ispkg:
+                        pending.append(loaded)
+        return found
+
     def _import(self, module_name: str, location: str) -> ModuleType | None:
         try:
-            return importlib.import_module(module_name)
-        except Exception as exc:  # any error in a plugin must not break discovery
-            self._broken(module_name, location, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return bounded_import(module_name)
+        except PluginImportError as exc:  # any failure of a plugin must not break discovery
+            self._broken(module_name, location, exc.reason, exc.details)
             return None
 
     def _broken(self, module: str, location: str, reason: str, details: str = "") -> None:
@@ -213,19 +230,28 @@ class Registry:
         if dotted in self.tasks:
             return self.tasks[dotted]
         module_name, _, func_name = dotted.rpartition(".")
-        if not module_name:
-            raise PluginError(f"plugin {dotted!r}: expected module.function (at least two dotted parts)")
+        if not module_name or not func_name or len(dotted) > 200:
+            raise PluginError(f"plugin {brief(dotted)}: expected module.function (at least two dotted parts)")
         try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:
+            module = bounded_import(module_name)
+        except PluginImportError as exc:
             raise UnknownTaskError(
-                dotted, self.suggest(dotted), f"cannot import {module_name}: {type(exc).__name__}: {exc}"
+                dotted, self.suggest(dotted), f"cannot import {module_name}: {exc.reason}"
             ) from None
         func: Any = getattr(module, func_name, None)
         if not callable(func):
             raise UnknownTaskError(dotted, self.suggest(dotted), f"{module_name} has no {func_name}")
         spec = getattr(func, SPEC_ATTRIBUTE, None)
-        return spec if isinstance(spec, TaskSpec) else build_spec(func)
+        if isinstance(spec, TaskSpec):
+            return spec
+        try:
+            return build_spec(func)
+        except PluginError:
+            raise
+        except Exception as exc:  # a callable inspect cannot read (some built-ins)
+            raise PluginError(
+                f"plugin {dotted!r} cannot be a task: {type(exc).__name__}: {first_line(str(exc))}"
+            ) from None
 
     def suggest(self, name: str) -> list[str]:
         """The closest task names, best first."""

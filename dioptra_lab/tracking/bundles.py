@@ -19,7 +19,8 @@ import nbformat
 
 from dioptra_lab.entrypoints.compile import compile_entrypoint
 from dioptra_lab.entrypoints.model import EntryPoint
-from dioptra_lab.errors import DioptraLabError
+from dioptra_lab.entrypoints.names import file_name_problem
+from dioptra_lab.errors import DioptraLabError, EntryPointError, Problem, brief
 from dioptra_lab.plugins.registry import Registry
 
 BUNDLE_ARTIFACT = "bundle/bundle.json"
@@ -107,15 +108,30 @@ class Bundle:
         return bundle
 
     def materialize(self, root: Path) -> tuple[Path, Path]:
-        """Write the entry point and plugins under ``root``; return (notebook, plugin folder)."""
+        """Write the entry point and plugins under ``root``; return (notebook, plugin folder).
+
+        Raises:
+            DioptraLabError: a file of the bundle would land outside ``root`` (a name with
+                ``..`` or ``/``, an absolute path); nothing is written then.
+        """
         plugins = root / "plugins"
-        for name, files in self.content["plugins"].items():
-            for rel, source in files.items():
-                path = plugins / name / rel if rel != "." else plugins / f"{name}.py"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(source)
         entry = self.content["entrypoint"]
-        (root / entry["filename"]).write_text(entry["text"])
+        named = {
+            f"{name}/{rel}": (plugins / name / rel if rel != "." else plugins / f"{name}.py", source)
+            for name, sources in self.content["plugins"].items()
+            for rel, source in sources.items()
+        }
+        named[str(entry["filename"])] = (root / str(entry["filename"]), entry["text"])
+        inside = root.resolve()
+        for name, (path, _) in named.items():
+            if not path.resolve().is_relative_to(inside) or path.resolve() == inside:
+                raise DioptraLabError(
+                    f"bundle {self.sha256[:12]} names a file outside its workspace ({brief(name)}); "
+                    "nothing of it was written"
+                )
+        for path, source in named.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(source)
         notebook = root / "job.ipynb"
         nbformat.write(self.notebook(), str(notebook))
         return notebook, plugins
@@ -137,6 +153,9 @@ def build_bundle(ep: EntryPoint, parameters: dict[str, Any], registry: Registry)
 
     ep.validate()
     filename = ep.path.name if ep.path else f"{ep.name}.yaml"
+    problem = file_name_problem(filename)
+    if problem:  # an entry point made in code, not loaded (names of loaded ones are checked)
+        raise EntryPointError(ep.source, [Problem("name", f"entry point name: {problem}")])
     return Bundle(
         {
             "format": FORMAT,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
+from dioptra_lab.errors import brief
+from dioptra_lab.types.safe_yaml import load_yaml, structure_problem
 
 
 class TypeMismatch(ValueError):
@@ -23,15 +24,26 @@ class TypeMismatch(ValueError):
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return brief(value, 60)
 
 
 def _yaml_value(text: str) -> Any:
+    """``text`` read as a YAML value (``0.1`` → float), or ``text`` itself when it is not one.
+
+    Any failure of the reader gives the text back (PyYAML raises ValueError for ``2001-13-45``
+    or a 5,000-digit integer); nesting is limited while reading (:mod:`.safe_yaml`).
+
+    Raises:
+        TypeMismatch: the YAML expands (through aliases) to too many values, or holds itself.
+    """
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = load_yaml(text)
+    except Exception:
         return text
+    problem = structure_problem(value)
+    if problem:
+        raise TypeMismatch(f"a value whose YAML is readable ({problem})", text)
+    return value
 
 
 class ParamType:
@@ -80,7 +92,10 @@ class StrType(ParamType):
         if isinstance(value, str):
             return value
         if lenient and isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
+            try:
+                return str(value)
+            except ValueError:  # an int past Python's 4,300-digit limit
+                pass
         raise TypeMismatch(self.expected, value)
 
     def from_text(self, text: str) -> Any:
@@ -111,7 +126,10 @@ class FloatType(ParamType):
 
     def check(self, value: Any, lenient: bool = False) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an int too large for a float
+                raise TypeMismatch(self.expected, value) from None
         if lenient and isinstance(value, str):
             try:
                 return float(value.strip())

@@ -146,11 +146,16 @@ class ChoiceType(ParamType):
 
     def check(self, value: Any, lenient: bool = False) -> Any:
         for choice in self.choices:
-            if value == choice and type(value) is type(choice):
+            # the type first: an array's == is elementwise and has no truth value
+            if type(value) is type(choice) and value == choice:
                 return choice
         if lenient:
+            try:
+                text = str(value)
+            except Exception:  # an int too long to print, a broken __str__
+                raise TypeMismatch(self.expected, value) from None
             for choice in self.choices:
-                if str(choice) == str(value):
+                if str(choice) == text:
                     return choice
         raise TypeMismatch(self.expected, value)
 

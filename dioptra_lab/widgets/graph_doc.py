@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
-
+from dioptra_lab.entrypoints.dioptra_format import parse_yaml
 from dioptra_lab.entrypoints.writer import dump_entrypoint_yaml, plain
 from dioptra_lab.errors import DioptraLabError, EntryPointError, Problem
 from dioptra_lab.widgets.step_doc import StepDoc, literal_text, parse_literal, rename_refs
@@ -38,10 +37,9 @@ class GraphDocument:
             EntryPointError: the text is not YAML, or its ``parameters``/``graph`` are not
                 mappings (the builder cannot edit them; fix them in a text editor).
         """
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise EntryPointError(source, [Problem("YAML", f"syntax error: {exc}")]) from None
+        data, problems = parse_yaml(text, source)  # limits on depth and aliases; never quotes text
+        if problems:
+            raise EntryPointError(source, problems)
         return cls.from_data({} if data is None else data, source)
 
     @classmethod

@@ -11,6 +11,7 @@ from dioptra_lab.entrypoints.references import contains_refs, parse_ref
 from dioptra_lab.entrypoints.writer import plain, step_body
 from dioptra_lab.errors import DioptraLabError
 from dioptra_lab.types import ParamType, TypeMismatch
+from dioptra_lab.types.safe_yaml import load_yaml
 
 _STEP_KEYS = {"task", "args", "kwargs", "dependencies"}
 
@@ -129,8 +130,8 @@ def parse_literal(text: str, ptype: ParamType) -> Any:
     a string starting with ``$`` is escaped (``$$``) to stay a literal.
     """
     try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError:
+        loaded = load_yaml(text)  # limits nesting while it reads (a step's text is the user's)
+    except Exception:  # PyYAML raises ValueError & co. for some values: keep the text
         loaded = text
     if isinstance(loaded, dict | list) and contains_refs(loaded):
         return loaded

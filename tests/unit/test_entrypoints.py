@@ -275,3 +275,89 @@ def test_missing_and_unknown_files(tmp_path) -> None:  # noqa: ANN001
     other.write_text("x")
     with pytest.raises(EntryPointError, match="unknown kind of file"):
         load_entrypoint(other)
+
+
+# -- issue 13: bad inputs are refused at load time, with their place ---------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "place"),
+    [
+        ("name: ../../x\ngraph:\n  s:\n    hello: x\n", "name"),
+        ("name: a/b\ngraph:\n  s:\n    hello: x\n", "name"),
+        ("name: '..'\ngraph:\n  s:\n    hello: x\n", "name"),
+        ("graph:\n  ../s:\n    hello: x\n", "graph"),
+        (
+            "graph:\n  s:\n    hello: x\nartifact_outputs:\n  ../../evil:\n"
+            "    contents: $s\n    task:\n      name: shout\n",
+            "artifact_outputs",
+        ),
+    ],
+)
+def test_names_that_could_leave_a_folder_are_refused(registry: Registry, body: str, place: str) -> None:
+    """Bug 5 of issue 13: `name: ../../x` and `name: a/b` were accepted at submit."""
+    found = load(body, registry).problems
+    assert any(p.place == place and "name" in p.message for p in found), found
+
+
+def test_bundle_materialize_refuses_paths_outside_the_workspace(tmp_path) -> None:  # noqa: ANN001
+    """Bug 5 of issue 13: a bundle naming ``../../x`` wrote outside the worker's workspace."""
+    from dioptra_lab.errors import DioptraLabError
+    from dioptra_lab.tracking.bundles import Bundle
+
+    workspace = tmp_path / "a" / "workspace"
+    workspace.mkdir(parents=True)
+    entry = {"name": "x", "kind": "yaml", "filename": "../../x.yaml", "text": "graph: {}", "sha256": ""}
+    bundle = Bundle({"format": 1, "entrypoint": entry, "notebook": {}, "plugins": {}, "parameters": {}})
+    with pytest.raises(DioptraLabError, match="outside"):
+        bundle.materialize(workspace)
+    plugin = Bundle({**bundle.content, "entrypoint": {**entry, "filename": "x.yaml"}})
+    plugin.content["plugins"] = {"p": {"../../../evil.py": "print(1)"}}
+    with pytest.raises(DioptraLabError, match="outside"):
+        plugin.materialize(workspace)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []
+
+
+SECRET_LINES = [
+    "root:$6$Zx8s0mething$VeRySeCrEtHaSh:20228:0:99999:7:::",
+    "daemon:*:20228:0:99999:7:::",
+    "API_TOKEN: ghp_s3cr3tt0k3nvalue",
+]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".ipynb"])
+def test_errors_never_quote_a_files_contents(registry: Registry, tmp_path, suffix: str) -> None:  # noqa: ANN001
+    """Bug 10 of issue 13: a symbolic link to /etc/shadow named x.yaml listed its lines."""
+    secret = tmp_path / "secret"
+    secret.write_text("\n".join(SECRET_LINES) + "\n")
+    link = tmp_path / f"x{suffix}"
+    link.symlink_to(secret)
+    with pytest.raises(EntryPointError) as info:
+        load_entrypoint(link).validate()
+    text = str(info.value)
+    for piece in ("root:", "daemon", "VeRySeCrEt", "ghp_s3cr3t", "API_TOKEN", "20228"):
+        assert piece not in text, text
+
+
+def test_yaml_errors_give_the_place_and_the_problem_only(registry: Registry) -> None:
+    """Bug 10 of issue 13: a YAML syntax error names line and column, not the text around it."""
+    found = load("graph:\n  s:\n    hello: [unclosed secretvalue\n  t: 1\n", registry).problems
+    assert len(found) == 1
+    assert found[0].place.startswith("line 4, column")
+    assert "secretvalue" not in found[0].message
+
+
+def test_parameter_values_have_a_size_limit(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bug 7 of issue 13: a 50 MB string was queued; the limit (256 KiB) is named in the error."""
+    ep = load("parameters:\n  s: x\n  t: x\ngraph:\n  a:\n    shout: $s\n  b:\n    shout: $t\n", registry)
+    assert ep.validate().coerce({"s": "y" * 1000}) == {"s": "y" * 1000, "t": "x"}
+    limit = r"parameter 's'.* over the limit of 256 KiB.*DIOPTRA_LAB_MAX_PARAM_BYTES"
+    with pytest.raises(ParameterError, match=limit):
+        ep.coerce({"s": "y" * (2 << 20)})
+    with pytest.raises(ParameterError, match=r"over the limit of 500,000 bytes for one job"):
+        ep.coerce({"s": "y" * 250_000, "t": "z" * 250_000})
+    monkeypatch.setenv("DIOPTRA_LAB_MAX_PARAM_BYTES", "100")
+    with pytest.raises(ParameterError, match="over the limit of 100 bytes"):
+        ep.coerce({"s": "y" * 101})
+    with pytest.raises(ParameterError, match="over the limit of 100 bytes"):
+        ep.coerce({"s": "[" + "1, " * 60 + "1]"}, from_text=True)

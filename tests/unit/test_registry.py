@@ -185,3 +185,24 @@ def test_required_inputs_and_var_kwargs() -> None:
     assert spec.inputs[0].default is MISSING
     assert spec.accepts_var_keywords
     assert spec.accepts_var_positional
+
+
+def test_plugins_that_exit_or_raise_on_import_are_broken_not_fatal(tmp_path: Path) -> None:
+    """Issue 13: a plugin module (or a sub-package of one) calling sys.exit at import ended the
+    process that discovered it (SystemExit is not an Exception; pkgutil let it through)."""
+    package = tmp_path / "exiting_pkg"
+    (package / "inner").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    task_source = "from dioptra_lab import task\n\n@task\ndef ok(x: int) -> int:\n    return x\n"
+    (package / "tasks.py").write_text(task_source)
+    (package / "inner" / "__init__.py").write_text("import sys\nsys.exit(2)\n")
+    (tmp_path / "raising_mod.py").write_text("raise ValueError('first line\\nsecond line')\n")
+    reg = Registry([tmp_path])
+    with pytest.warns(PluginImportWarning):
+        reg.discover()
+    reasons = {b.module: b.reason for b in reg.broken}
+    assert reasons == {
+        "exiting_pkg.inner": "its import called sys.exit(2); a plugin must not exit the process",
+        "raising_mod": "ValueError: first line",  # one line, never a traceback
+    }
+    assert reg.get("ok").qualname == "exiting_pkg.tasks.ok"

@@ -13,6 +13,7 @@ from typing import Any
 
 from dioptra_lab import cli_jobs, cli_stack
 from dioptra_lab.cli_common import err, parse_assignments, table
+from dioptra_lab.config import masked_url
 from dioptra_lab.errors import DioptraLabError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -226,8 +227,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PATIENT_COMMANDS = {"worker", "run"}
+"""Commands that run jobs (a worker, a local run): MLflow's calls keep their patience there.
+Every other command is interactive and fails fast when a service is down."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line; return the exit code.
+
+    Errors print as one line on stderr, exit code 1: ours (:class:`DioptraLabError`), and a
+    dead or hung MLflow or Redis (:func:`dioptra_lab.tracking.client.service_error`), which
+    interactive commands meet within seconds (:func:`~dioptra_lab.tracking.client.fail_fast`).
+    """
+    from dioptra_lab.tracking.client import fail_fast, service_error
+
     # jsonschema (under nbformat) imports rfc3987_syntax when it is installed, which builds
     # ~35 Lark parsers at import: 1-2 s of every command that touches a notebook
     # (python-jsonschema/jsonschema#1428). No command checks IRI formats: skip it.
@@ -235,14 +248,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.func
     warnings.showwarning = lambda message, *_args, **_kw: err(f"warning: {message}")
+    restore = fail_fast() if args.command not in PATIENT_COMMANDS else None
     try:
         return handler(args)
     except DioptraLabError as exc:
-        err(f"error: {exc}")
+        err(f"error: {masked_url(str(exc))}")
         return 1
     except KeyboardInterrupt:
         err("interrupted")
         return 130
+    except Exception as exc:
+        failure = service_error(exc)
+        if failure is not None:
+            err(f"error: {failure}")
+            return 1
+        if type(exc).__module__.startswith("mlflow"):  # an answer of MLflow's, not a bug of ours
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            err(f"error: MLflow: {masked_url(first)[:500]}")
+            return 1
+        raise
+    finally:
+        if restore is not None:
+            restore()
 
 
 if __name__ == "__main__":  # pragma: no cover

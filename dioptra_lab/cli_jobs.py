@@ -108,7 +108,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     elif action == "cancel":
         print(f"{job.id}: {api.cancel(job.id).status.value}")
     elif action == "logs":
-        sys.stdout.write(job.logs())
+        text = job.logs()
+        if not text:
+            from dioptra_lab.tracking.runs import get_run
+
+            get_run(job.id)  # no output yet, or no such job (UnknownJobError)
+        sys.stdout.write(text)
     elif action == "rerun":
         new = job.rerun()
         print(new.id)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from dioptra_lab.cli_common import err, parse_assignments, split_names, table
+from dioptra_lab.config import masked_url
 from dioptra_lab.errors import DioptraLabError
 
 
@@ -46,11 +47,15 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def print_connection_help(urls: dict[str, str], home: Any) -> None:
-    """Where the services are and how other processes connect."""
+    """Where the services are and how other processes connect.
+
+    The export line is the one place the Redis password is shown (other hosts need it); the
+    table masks it, as `status` does.
+    """
     print(f"\nStack ready (files under {home}):")
-    print(f"  MLflow UI   {urls['mlflow']}")
-    print(f"  Prefect UI  {urls['prefect'].removesuffix('/api')}")
-    print(f"  Redis       {urls['redis']}")
+    print(f"  MLflow UI   {masked_url(urls['mlflow'])}")
+    print(f"  Prefect UI  {masked_url(urls['prefect'].removesuffix('/api'))}")
+    print(f"  Redis       {masked_url(urls['redis'])}")
     if urls.get("lab"):
         print(f"  JupyterLab  {urls['lab']}")
         print("              (the Dioptra Lab panel is in the left sidebar; the link carries the token)")
@@ -58,8 +63,8 @@ def print_connection_help(urls: dict[str, str], home: Any) -> None:
         # the launcher's address with the token: whoever has it can submit jobs
         print(f"  Dashboards  {urls['dashboards']}")
         print("              (`dioptra-lab dashboard results` for the results explorer)")
-    print(f"\nProcesses started here find the stack through {home}/stack.json.")
-    print("Elsewhere (another host, a container), set:")
+    print(f"\nProcesses started here find the stack through {home}/stack.json (owner-only).")
+    print("Elsewhere (another host, a container), set (it carries Redis's password, keep it private):")
     print(
         f"  export DIOPTRA_LAB_REDIS_URL={urls['redis']} MLFLOW_TRACKING_URI={urls['mlflow']} "
         f"PREFECT_API_URL={urls['prefect']}"

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,11 +98,34 @@ def read_stack_file(home: Path) -> dict[str, Any]:
 
 
 def write_stack_file(home: Path, data: dict[str, Any]) -> None:
-    """Write ``<home>/stack.json`` atomically."""
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = home / (STACK_FILE + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    tmp.replace(home / STACK_FILE)
+    """Write ``<home>/stack.json`` atomically, readable by its owner only (it holds the
+    Redis URL with its password)."""
+    write_private(home / STACK_FILE, json.dumps(data, indent=2, sort_keys=True))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text`` in a file only its owner can read.
+
+    The new file is created owner-only (never readable by others, not even for a moment)
+    beside ``path`` under a unique name, then renamed over it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_URL_PASSWORD = re.compile(r"(//[^:/@\s]*:)[^@/\s]+@")
+
+
+def masked_url(text: str) -> str:
+    """``text`` with the password of every URL in it hidden: ``redis://:***@host:port/0``."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 def _split_path(value: str, base: Path) -> list[Path]:

@@ -19,6 +19,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from dioptra_lab import api
+from dioptra_lab.config import masked_url
 from dioptra_lab.errors import DioptraLabError, NotFoundError, NotReadyError, ServiceError
 from dioptra_lab.models import JobInfo, JobStatus, ProblemInfo
 from dioptra_lab.server.paths import clean_relative, resolve_in_root
@@ -68,16 +69,10 @@ def _problems(exc: BaseException) -> list[ProblemInfo] | None:
 
 def _service_down(exc: BaseException) -> str | None:
     """A message when ``exc`` says MLflow or Redis could not be reached (not one of ours)."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from dioptra_lab.tracking.client import service_error
 
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-        return f"Redis does not answer ({exc}); {START_THE_STACK}"
-    if type(exc).__name__ in {"MlflowException", "RestException"}:
-        text = str(exc)
-        if "Max retries exceeded" in text or "Connection refused" in text or "ConnectionError" in text:
-            return f"the MLflow server does not answer ({text[:300]}); {START_THE_STACK}"
-    return None
+    failure = service_error(exc)
+    return None if failure is None else str(failure)
 
 
 def http_error(exc: BaseException) -> ApiError | None:
@@ -94,7 +89,7 @@ def http_error(exc: BaseException) -> ApiError | None:
     if isinstance(exc, NotReadyError):
         return ApiError(409, str(exc))
     if isinstance(exc, ServiceError):
-        message = str(exc)
+        message = masked_url(str(exc))
         return ApiError(503, message if "dioptra-lab up" in message else f"{message}; {START_THE_STACK}")
     if isinstance(exc, DioptraLabError):
         return ApiError(400, str(exc), _problems(exc))

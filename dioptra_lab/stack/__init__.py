@@ -16,7 +16,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from dioptra_lab.config import Settings, load_settings
+from dioptra_lab.config import Settings, load_settings, masked_url
 from dioptra_lab.processes import stop_pid
 from dioptra_lab.stack.base import URL_KEYS, Announce, ServiceState, StackState, executable, quiet
 from dioptra_lab.stack.kernels import KernelShelf
@@ -195,12 +195,14 @@ class Stack:
         return self._state.services()
 
     def status(self) -> list[ServiceState]:
-        """The state of every recorded service."""
+        """The state of every recorded service; addresses with their passwords masked."""
         states = []
         for name in self.services():
             info = self._state.recorded(name)
             pid = self._state.pid(name)
-            states.append(ServiceState(name, pid is not None, pid, info.get("url"), info))
+            url = masked_url(str(info["url"])) if info.get("url") else None
+            shown = {**info, "url": url} if url else info
+            states.append(ServiceState(name, pid is not None, pid, url, shown))
         return states
 
     def down(self, announce: Announce = quiet) -> list[str]:

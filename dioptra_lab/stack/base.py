@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dioptra_lab.config import Settings, read_stack_file, write_stack_file
+from dioptra_lab.config import Settings, masked_url, read_stack_file, write_stack_file
 from dioptra_lab.errors import ServiceError
 from dioptra_lab.processes import free_port, port_open, read_pid, start_detached, stop_pid, wait_until
+from dioptra_lab.tracking.client import patient_environment
 
 Announce = Callable[[str], None]
 """Receives one line of progress for people (the CLI prints it on stderr)."""
@@ -46,8 +47,9 @@ def read_secret(home: Path, name: str) -> str | None:
 def ensure_secret(home: Path, name: str) -> str:
     """The token in ``home/name``: the recorded one, else a new one in an owner-only file.
 
-    Servers read it through ``JUPYTER_TOKEN_FILE``, so it never appears on a command line
-    other users can read.
+    Servers read it from a file (Jupyter's through ``JUPYTER_TOKEN_FILE``, Redis's from its
+    config file), so it never appears on a command line other users can read. A token is
+    URL-safe (letters, digits, ``-`` and ``_``).
     """
     token = read_secret(home, name)
     path = home / name
@@ -185,8 +187,9 @@ class StackState:
         value = os.environ.get(env)
         if value and value != self.recorded(service).get("url"):
             raise ServiceError(
-                f"the {service} server at {value} ({env}) does not answer; start it with `dioptra-lab up` "
-                f"on its host, or unset {env} so that dioptra-lab starts its own"
+                f"the {service} server at {masked_url(value)} ({env}) does not answer (or refuses its "
+                f"credentials); start it with `dioptra-lab up` on its host, or unset {env} so that "
+                "dioptra-lab starts its own"
             )
 
     def launch(
@@ -215,13 +218,13 @@ class StackState:
         Raises:
             ServiceError: It exited, or did not answer within ``timeout`` (with its log's tail).
         """
-        proc = start_detached(service, argv, run_dir=self.home, env=env)
+        proc = start_detached(service, argv, run_dir=self.home, env={**patient_environment(), **(env or {})})
         wait_until(healthy, name=label, timeout=timeout, proc=proc, log=self.home / "logs" / f"{service}.log")
         self.record(service, pid=proc.pid, url=url, **details)
 
     def start(self, service: str, argv: list[str], env: dict[str, str] | None = None, **details: Any) -> int:
         """Start a process nobody waits on (a worker), record it, and return its pid."""
-        proc = start_detached(service, argv, run_dir=self.home, env=env)
+        proc = start_detached(service, argv, run_dir=self.home, env={**patient_environment(), **(env or {})})
         self.record(service, pid=proc.pid, **details)
         return proc.pid
 

@@ -1,14 +1,29 @@
-"""Redis, the queue's store: a child ``redis-server`` with AOF persistence under ``<home>``."""
+"""Redis, the queue's store: a child ``redis-server`` with AOF persistence under ``<home>``.
+
+The stack's own Redis always requires a password (whoever reaches an open Redis can queue
+jobs, and a worker runs them): generated once into ``<home>/redis_password`` (owner-only),
+given to ``redis-server`` in an owner-only config file (never on its command line, which
+every user can read), and carried by the URL the stack records in stack.json (owner-only)
+and prints in `up`'s export line: ``redis://:PASSWORD@127.0.0.1:PORT/0``. Every client that
+reads the settings uses it unchanged. A configured ``DIOPTRA_LAB_REDIS_URL`` is used as given.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+from urllib.parse import urlsplit
 
+from dioptra_lab.config import write_private
 from dioptra_lab.errors import ServiceError
-from dioptra_lab.stack.base import Announce, Service, quiet
+from dioptra_lab.stack.base import Announce, Service, ensure_secret, quiet
 
 URL_ENV = "DIOPTRA_LAB_REDIS_URL"
 PORT_ENV = "DIOPTRA_LAB_REDIS_PORT"
+PASSWORD_FILE = "redis_password"
+"""The stack's Redis password, in ``<home>``: made once, kept across restarts."""
+CONFIG_FILE = "redis.conf"
+"""The config file (in Redis's data folder) that hands the password to ``redis-server``."""
 
 
 def redis_healthy(url: str) -> bool:
@@ -49,6 +64,11 @@ class RedisService(Service):
         """
         url = self.url()
         if url:
+            if not os.environ.get(URL_ENV) and urlsplit(url).password is None:
+                announce(
+                    "warning: the stack's Redis was started without a password (by an older "
+                    "dioptra-lab); `dioptra-lab down` then `dioptra-lab up` restarts it with one"
+                )
             return url
         self.state.replace_stale(self.name, URL_ENV)
         server = shutil.which("redis-server")
@@ -60,12 +80,16 @@ class RedisService(Service):
         port = self.state.port(self.name, PORT_ENV)
         data = self.state.home / "redis"
         data.mkdir(parents=True, exist_ok=True)
-        url = f"redis://127.0.0.1:{port}/0"
-        announce(f"Starting Redis on 127.0.0.1:{port} (AOF persistence in {data}) ...")
+        password = ensure_secret(self.state.home, PASSWORD_FILE)
+        config = data / CONFIG_FILE
+        write_private(config, f'requirepass "{password}"\n')  # a token_urlsafe: nothing to escape
+        url = f"redis://:{password}@127.0.0.1:{port}/0"
+        announce(f"Starting Redis on 127.0.0.1:{port} (password on; AOF persistence in {data}) ...")
         # AOF fsynced every second: queued jobs survive a crash of the stack. RDB snapshots
         # are off (--save ""): AOF alone restores the data, without fork pauses.
         argv = [
             server,
+            str(config),  # the password, kept off the command line
             "--port",
             str(port),
             "--bind",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 
 from dioptra_lab.stack.base import Announce, Service, executable, quiet
 
@@ -33,15 +34,16 @@ class Workers(Service):
             if running is not None:
                 pids.append(running)
                 continue
-            # RQ refuses a name already registered in Redis: the starting process's pid keeps
-            # a new worker-1 apart from an earlier one whose registration has not expired yet.
+            # RQ refuses a name already registered in Redis: a fresh suffix per start keeps a
+            # new worker-1 apart from an earlier one whose registration has not expired yet
+            # (one killed a moment ago, even when the same process starts both).
             argv = [
                 executable("dioptra-lab"),
                 "worker",
                 "--queue",
                 ",".join(queues),
                 "--name",
-                f"{name}-{os.getpid()}",
+                f"{name}-{os.getpid()}-{secrets.token_hex(3)}",
             ]
             gpu = gpus[(index - 1) % len(gpus)] if gpus else None
             if gpu is not None:

@@ -60,3 +60,21 @@ def test_no_project_means_the_working_folder(tmp_path: Path, no_env: None) -> No
     assert not any((p / "pyproject.toml").exists() for p in tmp_path.parents)  # a clean /tmp
     assert find_project_root(lonely) == lonely
     assert load_settings(lonely).home == lonely / ".dioptra_lab"
+
+
+def test_stack_file_is_owner_only_and_passwords_are_masked(tmp_path: Path) -> None:
+    from dioptra_lab.config import masked_url, read_stack_file, write_stack_file
+
+    url = "redis://:s3cret-_x@127.0.0.1:6379/0"
+    write_stack_file(tmp_path, {"redis_url": url})
+    write_stack_file(tmp_path, {"redis_url": url})  # replaced, still owner-only, no leftovers
+    assert (tmp_path / "stack.json").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["stack.json"]
+    assert read_stack_file(tmp_path) == {"redis_url": url}
+    assert masked_url(url) == "redis://:***@127.0.0.1:6379/0"
+    assert (
+        masked_url(f"at {url} and http://u:p@h:5000/x")
+        == "at redis://:***@127.0.0.1:6379/0 and http://u:***@h:5000/x"
+    )
+    for plain in ("redis://127.0.0.1:6379/0", "http://127.0.0.1:5000", "redis://user@h/0"):
+        assert masked_url(plain) == plain

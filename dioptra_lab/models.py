@@ -481,13 +481,15 @@ class QueueInfo(Model):
 
 @dataclass(frozen=True)
 class WorkerInfo(Model):
-    """One registered worker."""
+    """One registered worker; ``state`` is ``dead`` when its last heartbeat (epoch seconds)
+    is older than the heartbeat timeout."""
 
     name: str
     state: str
     queues: list[str]
     current_job: str | None = None
     gpu: str | None = None
+    last_heartbeat: float | None = None
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,29 @@ def prefect_healthy(url: str, timeout: float = 3.0) -> bool:
     return http_ok(url.rstrip("/") + "/health", timeout)
 
 
+PREFECT_WAIT_ENV = "DIOPTRA_LAB_PREFECT_WAIT"
+"""Seconds a job waits for a Prefect server that does not answer (one restarting) before it
+fails; interactive runs do not wait (default 60 in jobs, 0 elsewhere)."""
+
+
+def _wait_for_prefect(url: str) -> bool:
+    """Whether the server answers, within the wait a job allows (back-off 0.5 s to 5 s)."""
+    default = "60" if os.environ.get("DIOPTRA_LAB_JOB_ID") else "0"
+    deadline = time.monotonic() + float(os.environ.get(PREFECT_WAIT_ENV) or default)
+    delay = 0.5
+    while not prefect_healthy(url):
+        if time.monotonic() + delay > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+    return True
+
+
 def require_prefect_api() -> str:
     """Return the Prefect API URL after checking it answers, and export it for Prefect.
+
+    In a job (``DIOPTRA_LAB_JOB_ID`` set) a server that does not answer is waited for, up to
+    ``DIOPTRA_LAB_PREFECT_WAIT`` seconds (60): a job started while Prefect restarts runs.
 
     Raises:
         ServiceError: no server is configured, or it does not answer.
@@ -60,7 +81,7 @@ def require_prefect_api() -> str:
     url = load_settings().prefect_api_url
     if not url:
         raise ServiceError(NO_SERVER)
-    if not prefect_healthy(url):
+    if not _wait_for_prefect(url):
         raise ServiceError(
             f"the Prefect server at {url} does not answer; start it with `dioptra-lab up` "
             "(or check PREFECT_API_URL)"

@@ -1,8 +1,13 @@
 """The :class:`Job` handle: live state from RQ, durable history from MLflow.
 
 A job's id is its MLflow run id (the RQ job has the same id), so a job can be found
-again long after RQ's result TTL or a Redis restart. Reading a job changes nothing;
-state changes go through :mod:`dioptra_lab.jobs.lifecycle`.
+again long after RQ's result TTL or a Redis restart. A job's status is its record's in
+Redis (RQ's side, see :mod:`dioptra_lab.jobs.lifecycle`), else its run's. Reading a job
+changes no state of its own accord, but reconciles it (:mod:`dioptra_lab.jobs.reconcile`):
+what MLflow missed of it is written when MLflow answers, a job RQ ended takes RQ's state,
+and a running job whose heartbeat is older than ``DIOPTRA_LAB_HEARTBEAT_TIMEOUT`` is
+handed to RQ's abandoned-job handling; so ``jobs show``, ``jobs list`` and ``wait`` notice
+a dead worker within that timeout even when no other worker serves the queue.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 import nbformat
 
 from dioptra_lab.errors import DioptraLabError, NotReadyError
-from dioptra_lab.jobs import lifecycle
+from dioptra_lab.jobs import lifecycle, reconcile
 from dioptra_lab.jobs.connection import LOG_KEY, redis_connection, serializer
 from dioptra_lab.jobs.enqueue import enqueue_bundle, options_from_tags
 from dioptra_lab.jobs.reaper import reap_stale_jobs
@@ -54,13 +59,20 @@ class JobWaitTimeout(DioptraLabError):
     """``Job.wait`` ran out of time; the job goes on."""
 
 
-def job_info(run: Any, experiment: str = "", progress: Progress | None = None) -> JobInfo:
-    """The :class:`JobInfo` of an MLflow run of a job."""
-    tags = run.data.tags
+def job_info(
+    run: Any,
+    experiment: str = "",
+    progress: Progress | None = None,
+    status: JobStatus | None = None,
+    tags: dict[str, str] | None = None,
+) -> JobInfo:
+    """The :class:`JobInfo` of an MLflow run of a job; ``status`` and ``tags``, when given,
+    are the job's own (its record's changes on top of the run's, see ``lifecycle.view``)."""
+    tags = run.data.tags if tags is None else tags
     attempt = tags.get(runs.TAG_ATTEMPT, "0")
     return JobInfo(
         id=run.info.run_id,
-        status=JobStatus.from_mlflow(run.info.status),
+        status=status or JobStatus.from_mlflow(run.info.status),
         experiment=experiment,
         entrypoint=tags.get(runs.TAG_ENTRYPOINT, ""),
         queue=tags.get(runs.TAG_QUEUE, ""),
@@ -122,7 +134,7 @@ class Job:
 
     @property
     def status(self) -> JobStatus:
-        """queued, running, finished, failed or cancelled (a read: nothing changes)."""
+        """queued, running, finished, failed or cancelled (its record's, else its run's)."""
         return lifecycle.status(self.id)
 
     @property
@@ -141,17 +153,19 @@ class Job:
         Raises:
             UnknownJobError: no job has this id.
         """
+        reconcile.check(self.id)
         run = runs.get_run(self.id)
-        status = JobStatus.from_mlflow(run.info.status)
+        status, tags = lifecycle.view(self.id, run)
         progress = Progress.from_meta(self.progress) if status == JobStatus.RUNNING else None
         experiment = client().get_experiment(run.info.experiment_id).name
-        return job_info(run, experiment, progress)
+        return job_info(run, experiment, progress, status, tags)
 
     def reap(self) -> list[str]:
         """Hand this job to RQ's abandoned-job handling if its worker stopped heartbeating.
 
-        Workers do this in their maintenance; :meth:`wait` does it too, so a job whose
-        worker died is noticed even when no other worker serves its queue.
+        Workers' reconcilers do this every few seconds; reads of the job (:meth:`info`,
+        :meth:`wait`) do it too, so a job whose worker died is noticed even when no other
+        worker serves its queue.
         """
         queue = runs.get_run(self.id).data.tags.get(runs.TAG_QUEUE)
         return reap_stale_jobs(redis_connection(), [queue] if queue else None)
@@ -159,20 +173,23 @@ class Job:
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> JobStatus:
         """Block until the job is done; return its final status.
 
-        While it waits it reaps the job if its worker died (see :meth:`reap`).
+        While it waits it reconciles the job every :data:`REAP_INTERVAL` seconds (a job
+        whose worker died is reaped, one RQ ended takes RQ's state); once it is done, its
+        MLflow run says so too, when MLflow answers.
 
         Raises:
             JobWaitTimeout: still not done after ``timeout`` seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        reaped_at = time.monotonic()
+        checked_at = time.monotonic()
         while True:
             status = self.status
             if status.done:
+                lifecycle.sync(self.id, wait=5.0, probe=True)
                 return status
-            if status == JobStatus.RUNNING and time.monotonic() - reaped_at >= REAP_INTERVAL:
-                reaped_at = time.monotonic()
-                if self.reap():
+            if time.monotonic() - checked_at >= REAP_INTERVAL:
+                checked_at = time.monotonic()
+                if reconcile.check(self.id) not in (None, status):
                     continue
             if deadline is not None and time.monotonic() > deadline:
                 raise JobWaitTimeout(
@@ -197,6 +214,7 @@ class Job:
         elif job is not None:
             job.cancel()
         lifecycle.cancel(self.id)  # a no-op when the worker already closed the run
+        lifecycle.sync(self.id, wait=5.0, probe=True)  # MLflow says so too, when it answers
         return self.status
 
     # -- outputs -----------------------------------------------------------------------
@@ -217,12 +235,14 @@ class Job:
     def results(self) -> JobResults:
         """The job's info plus the metrics, ``dioptra_lab.*`` tags and artifacts of its run."""
         mlflow = client()
+        reconcile.check(self.id)
         run = runs.get_run(self.id)
+        status, tags = lifecycle.view(self.id, run)
         experiment = mlflow.get_experiment(run.info.experiment_id).name
         return JobResults(
-            job=job_info(run, experiment),
+            job=job_info(run, experiment, status=status, tags=tags),
             metrics=dict(run.data.metrics),
-            tags={k: v for k, v in run.data.tags.items() if k.startswith(runs.TAG)},
+            tags={k: v for k, v in tags.items() if k.startswith(runs.TAG)},
             artifacts=self._artifacts(mlflow, None),
         )
 
@@ -295,7 +315,8 @@ def list_jobs(
     if sweep:
         base += f" and tags.`{runs.TAG_SWEEP}` = '{_quoted(sweep)}'"
     # MLflow's filter has no OR and no IN for statuses: one search per status, merged.
-    wanted = sorted({s.mlflow for s in statuses}) if statuses is not None else [None]
+    wanted_statuses = set(statuses) if statuses is not None else None
+    wanted = sorted({s.mlflow for s in wanted_statuses}) if wanted_statuses is not None else [None]
     found: list[Any] = []
     for status in wanted:
         where = base if status is None else f"{base} and attributes.status = '{status}'"
@@ -305,8 +326,38 @@ def list_jobs(
             )
         )
     found.sort(key=lambda r: r.info.start_time or 0, reverse=True)
-    infos = [job_info(r, names.get(r.info.experiment_id, "")) for r in found[offset : offset + limit]]
+    page = found[offset : offset + limit]
+    infos = _as_recorded([job_info(r, names.get(r.info.experiment_id, "")) for r in page])
+    if wanted_statuses is not None:  # a job may have moved on since MLflow heard of it
+        infos = [i for i in infos if i.status in wanted_statuses]
     return [_with_progress(i) for i in infos] if with_progress else infos
+
+
+def _as_recorded(infos: list[JobInfo]) -> list[JobInfo]:
+    """The listed jobs with their records' statuses, reconciled (running ones whose worker
+    died are reaped: one pass per queue)."""
+    import dataclasses
+
+    from redis.exceptions import RedisError
+
+    found = lifecycle.records([i.id for i in infos])
+    suspects = [i for i in infos if (found[i.id].status if i.id in found else i.status) == JobStatus.RUNNING]
+    try:
+        queues = sorted({i.queue for i in suspects if i.queue})
+        if queues:
+            reap_stale_jobs(redis_connection(), queues)
+    except (DioptraLabError, RedisError):  # Redis is down: the history still shows
+        return infos
+    changed = {i.id for i in infos if i.id in found and (found[i.id].pending or found[i.id].live)}
+    for job_id in changed:
+        reconcile.check(job_id, reap=False)
+    if changed or suspects:
+        found = lifecycle.records([i.id for i in infos])
+    shown = []
+    for info in infos:
+        status = found[info.id].status if info.id in found else None
+        shown.append(dataclasses.replace(info, status=status) if status else info)
+    return shown
 
 
 def _quoted(value: str) -> str:

@@ -1,9 +1,20 @@
-"""What the queues hold and which workers serve them (RQ's registries, read only)."""
+"""What the queues hold and which workers serve them (RQ's registries, read only).
+
+A worker whose last heartbeat is older than ``DIOPTRA_LAB_HEARTBEAT_TIMEOUT`` seconds is
+reported ``dead`` (RQ keeps a dead worker's registration, ``busy`` with its last job, for a
+minute or more): a worker of ours beats at least every half of that timeout, idle or busy.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from dioptra_lab.jobs.connection import redis_connection, serializer
+from dioptra_lab.jobs.reaper import heartbeat_timeout
 from dioptra_lab.models import QueueInfo, WorkerInfo
+
+DEAD = "dead"
 
 
 def queue_report() -> tuple[list[QueueInfo], list[WorkerInfo]]:
@@ -25,17 +36,22 @@ def queue_report() -> tuple[list[QueueInfo], list[WorkerInfo]]:
         )
         for q in Queue.all(connection=conn, serializer=serializer())
     ]
-    workers = [
-        WorkerInfo(
-            name=w.name,
-            state=str(w.get_state()),
-            queues=list(w.queue_names()),
-            current_job=w.get_current_job_id() or None,
-            gpu=_gpu_of(w.name),
-        )
-        for w in Worker.all(connection=conn, serializer=serializer())
-    ]
+    workers = [worker_info(w) for w in Worker.all(connection=conn, serializer=serializer())]
     return queues, workers
+
+
+def worker_info(worker: Any, now: float | None = None) -> WorkerInfo:
+    """A registered RQ worker as the UIs show it (``dead`` past the heartbeat timeout)."""
+    beat = worker.last_heartbeat.timestamp() if worker.last_heartbeat else None
+    dead = beat is None or (now or time.time()) - beat > heartbeat_timeout()
+    return WorkerInfo(
+        name=worker.name,
+        state=DEAD if dead else str(worker.get_state()),
+        queues=list(worker.queue_names()),
+        current_job=worker.get_current_job_id() or None,
+        gpu=_gpu_of(worker.name),
+        last_heartbeat=beat,
+    )
 
 
 def _gpu_of(worker_name: str) -> str | None:

@@ -74,9 +74,23 @@ def create_run(experiment: str, run_name: str, params: dict[str, Any], tags: dic
     return run_id
 
 
+MAX_PARAM_TEXT = 6000  # MLflow's limit on a param's value (MAX_PARAM_VAL_LENGTH)
+
+
 def _param_text(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text[:6000]
+    """A parameter value as an MLflow param: cut to MLflow's 6,000 characters with a marker.
+
+    Never cut silently (issue 13, bug 7): a longer value ends with a marker that says how long
+    it was and that the full value is in the run's bundle artifact.
+    """
+    try:
+        text = value if isinstance(value, str) else repr(value)
+    except ValueError:  # an int past Python's digit limit
+        text = f"<{type(value).__name__} too long to print>"
+    if len(text) <= MAX_PARAM_TEXT:
+        return text
+    marker = f" …[cut: {len(text)} characters in all; the full value is in the artifact bundle/bundle.json]"
+    return text[: MAX_PARAM_TEXT - len(marker)] + marker
 
 
 def set_tags(run_id: str, tags: dict[str, Any]) -> None:
@@ -96,16 +110,21 @@ def get_run(run_id: str) -> Any:
 
     Raises:
         UnknownJobError: MLflow knows no run with that id (or the id is malformed).
+        ServiceError: the MLflow server does not answer.
     """
     from mlflow.exceptions import MlflowException
 
     from dioptra_lab.errors import UnknownJobError
+    from dioptra_lab.tracking.client import service_error
 
     try:
         return client().get_run(run_id)
     except MlflowException as exc:
         if exc.error_code in _NO_SUCH_RUN:
             raise UnknownJobError(run_id) from exc
+        failure = service_error(exc)
+        if failure is not None:
+            raise failure from exc
         raise
 
 
@@ -118,12 +137,20 @@ def run_status(run_id: str) -> str:
     return str(get_run(run_id).info.status)
 
 
-def write_status(run_id: str, status: str) -> None:
-    """Write the run's MLflow status; terminal statuses also record the end time.
+def delete_tags(run_id: str, keys: list[str]) -> None:
+    """Delete these tags of the run (each must exist)."""
+    mlflow = client()
+    for key in keys:
+        mlflow.delete_tag(run_id, key)
+
+
+def write_status(run_id: str, status: str, end_time: int | None = None) -> None:
+    """Write the run's MLflow status; terminal statuses also record the end time
+    (``end_time``, epoch milliseconds, when the job ended; now by default).
 
     Called only by :mod:`dioptra_lab.jobs.lifecycle`, which checks the transition first.
     """
     if status in TERMINAL:
-        client().set_terminated(run_id, status=status, end_time=int(time.time() * 1000))
+        client().set_terminated(run_id, status=status, end_time=end_time or int(time.time() * 1000))
     else:
         client().update_run(run_id, status=status)

@@ -1,21 +1,29 @@
 """``execute_job(run_id)``: what a work horse does for one job.
 
-Mark the run RUNNING → fetch the bundle and verify its hash → materialize it in a
-fresh temporary workspace → Papermill runs the compiled notebook in a fresh kernel
-(the warm one the worker handed over, moved into the workspace, or one started here)
-whose environment points MLflow at the run and Prefect at the stack → upload the
-executed notebook and the kernel's output → FINISHED, or FAILED with the step, the
-exception and the traceback. This runs in RQ's forked work horse, so nothing here
+Mark the job running (for the attempt its worker began) → fetch the bundle and verify its
+hash → materialize it in the fresh workspace its worker made → Papermill runs the compiled
+notebook in a fresh kernel (the warm one the worker handed over, moved into the workspace,
+or one started here) whose environment points MLflow at the run and Prefect at the stack →
+upload the executed notebook and the kernel's output → finished, or failed with the step,
+the exception and the traceback. This runs in RQ's forked work horse, so nothing here
 leaks into the worker's own process (and the worker never initializes CUDA).
+
+States go through :mod:`dioptra_lab.jobs.lifecycle` (Redis first, then MLflow); uploads are
+best effort: an MLflow that does not answer costs an artifact (the kernel's output stays in
+Redis), never the job's state. A horse whose worker died records nothing: the job is
+abandoned, and the reaper fails or retries it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +56,35 @@ def failure_of(exc: BaseException) -> Failure:
     return Failure("error", type(exc).__name__, str(exc))
 
 
+ATTEMPT_ENV = "DIOPTRA_LAB_ATTEMPT"
+"""The attempt the worker began for the job it hands its work horse (see lifecycle.begin_attempt)."""
+WORKSPACE_ENV = "DIOPTRA_LAB_WORKSPACE"
+"""The folder the worker made for the job it hands its work horse (it removes it after)."""
+WORKSPACE_PREFIX = "dioptra-lab-job-"
+
+KERNEL_MLFLOW_PATIENCE: dict[str, str] = {}
+"""MLflow's retry settings for kernels, where the worker's own are shorter (set by
+``dioptra-lab worker``): a task logging during a short MLflow outage waits it out."""
+
+
 def _kernel_environment(run_id: str, tracking_uri: str, plugins: Path, progress: Path) -> dict[str, str]:
     return {
         **stack_environment(),
+        **KERNEL_MLFLOW_PATIENCE,
         "MLFLOW_RUN_ID": run_id,
         "MLFLOW_TRACKING_URI": tracking_uri,
         PLUGIN_PATH_ENV: str(plugins),
         PROGRESS_FILE_ENV: str(progress),
         "DIOPTRA_LAB_JOB_ID": run_id,
     }
+
+
+def job_workspace(job_id: str, worker_pid: int | None = None) -> Path:
+    """A new workspace for a job, named after it and the worker that owns it
+    (``dioptra-lab-job-<id>-w<pid>-…`` in the temporary folder)."""
+    safe = re.sub(r"[^0-9A-Za-z]", "", job_id)[:8] or "job"
+    owner = f"w{worker_pid}-" if worker_pid else ""
+    return Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{safe}-{owner}"))
 
 
 def queued_bundle(job: Any, expected_sha256: str | None) -> Bundle | None:
@@ -72,69 +100,113 @@ def queued_bundle(job: Any, expected_sha256: str | None) -> Bundle | None:
         return None
 
 
-def _upload(run_id: str, path: Path, artifact_dir: str) -> None:
-    if path.is_file():
+def _upload(run_id: str, path: Path, artifact_dir: str, output: KernelOutput | None = None) -> None:
+    """Upload one artifact; MLflow not answering loses the artifact, never the job's state."""
+    if not path.is_file():
+        return
+    try:
         client().log_artifact(run_id, str(path), artifact_dir)
+    except Exception as exc:
+        if output is not None and not output.closed:
+            output.write(
+                f"[dioptra-lab] {artifact_dir}/{path.name} not uploaded: {type(exc).__name__}: {exc}\n"
+            )
 
 
 def execute_job(run_id: str) -> dict[str, Any]:
-    """Run one job (called by RQ in the work horse with the run id as only argument)."""
+    """Run one job (called by RQ in the work horse with the run id as only argument).
+
+    The worker began the attempt and made the workspace (see worker.process); run
+    elsewhere, this begins and makes them itself. An attempt that is not the job's latest,
+    or a job that has already ended, does not run.
+    """
     from rq import get_current_job
 
     job = get_current_job()
     if job is None:
         raise RuntimeError("execute_job runs inside an RQ worker")
-    tracking_uri = require_mlflow()
-    attempt = int(job.meta.get("attempt", 0)) + 1
-    job.meta["attempt"] = attempt
-    job.save_meta()
-    run = client().get_run(run_id)  # status and tags in one round trip
-    worker = os.environ.get("RQ_WORKER_ID", "?")
-    lifecycle.start(run_id, worker, attempt, JobStatus.from_mlflow(run.info.status))
-    workspace = Path(tempfile.mkdtemp(prefix=f"dioptra-lab-job-{run_id[:8]}-"))
+    attempt = int(os.environ.get(ATTEMPT_ENV) or 0) or lifecycle.begin_attempt(run_id)
+    given = os.environ.get(WORKSPACE_ENV)
+    workspace = Path(given) if given and Path(given).is_dir() else job_workspace(run_id)
     output = KernelOutput(workspace / "kernel.log", redis_connection(check=False), run_id)
-    feed = LiveFeed(job, workspace, output=output).start()
+    # the heartbeat first: nothing below (MLflow may be slow) may pass for an abandoned job
+    feed = LiveFeed(job, workspace, output=output, attempt=attempt).start()
     executed = workspace / "executed.ipynb"
     try:
+        tracking_uri = require_mlflow()
+        run = client().get_run(run_id)  # status and tags in one round trip
+        worker = os.environ.get("RQ_WORKER_ID", "?")
+        if not lifecycle.start(run_id, worker, attempt, JobStatus.from_mlflow(run.info.status)):
+            # a newer attempt began, or the job ended already (cancelled, say): never run twice
+            now = lifecycle.status(run_id)
+            output.write(f"[dioptra-lab] job {run_id}, attempt {attempt}: not run (it is {now.value})\n")
+            feed.stop()
+            output.close()
+            shutil.rmtree(workspace, ignore_errors=True)
+            return {"run_id": run_id, "status": now.mlflow, "ran": False}
         tags = run.data.tags
         expected = tags.get(runs.TAG_BUNDLE_SHA)
         bundle = queued_bundle(job, expected) or download_bundle(client(), run_id, expected)
         notebook, plugins = bundle.materialize(workspace)
         environment = _kernel_environment(run_id, tracking_uri, plugins, feed.progress_file)
-        os.environ.update(environment)  # a kernel started here inherits it; a warm one is given it
+        # a kernel started here inherits this process's environment; a warm one is given it
+        own = {k: v for k, v in environment.items() if k not in KERNEL_MLFLOW_PATIENCE}
+        os.environ.update(own)
         kernel = handed_kernel()
         how = f"warm kernel (pid {kernel.pid})" if kernel else "fresh kernel"
         output.write(f"[dioptra-lab] job {run_id}, attempt {attempt}, bundle {bundle.sha256[:12]}, {how}\n")
         timeout = tags.get(runs.TAG_TIMEOUT)
-        execute_notebook(
-            notebook,
-            executed,
-            parameters=bundle.parameters,
-            kernel_name=KERNEL_NAME,
-            cwd=workspace,
-            timeout=float(timeout) if timeout else None,
-            stdout=output,
-            stderr=output,
-            kernel=kernel,
-            environment=environment,
-        )
+        with _patience_for_kernel(kernel is None):
+            execute_notebook(
+                notebook,
+                executed,
+                parameters=bundle.parameters,
+                kernel_name=KERNEL_NAME,
+                cwd=workspace,
+                timeout=float(timeout) if timeout else None,
+                stdout=output,
+                stderr=output,
+                kernel=kernel,
+                environment=environment,
+            )
     except BaseException as exc:
+        if feed.orphaned:  # the worker died (its kernel with it): abandoned, for the reaper to handle
+            feed.abandon("the worker process died")
         trace = workspace / "traceback.txt"
         trace.write_text("".join(traceback.format_exception(exc)))
-        _upload(run_id, trace, str(Path(TRACEBACK).parent))
+        _upload(run_id, trace, str(Path(TRACEBACK).parent), output)
         _finish_artifacts(run_id, feed, output, executed)
         will_retry = bool(job.retries_left and job.retries_left > 0)
-        lifecycle.fail(run_id, failure_of(exc), will_retry=will_retry)
+        lifecycle.fail(run_id, failure_of(exc), will_retry=will_retry, attempt=attempt)
         shutil.rmtree(workspace, ignore_errors=True)
         raise
     _finish_artifacts(run_id, feed, output, executed)
-    lifecycle.finish(run_id)
+    lifecycle.finish(run_id, attempt)
     shutil.rmtree(workspace, ignore_errors=True)
     return {"run_id": run_id, "status": "FINISHED"}
 
 
+@contextmanager
+def _patience_for_kernel(starting: bool) -> Iterator[None]:
+    """While a kernel is started here, this process's environment carries the kernels'
+    MLflow patience (the kernel inherits it); this process keeps its own after."""
+    if not starting or not KERNEL_MLFLOW_PATIENCE:
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in KERNEL_MLFLOW_PATIENCE}
+    os.environ.update(KERNEL_MLFLOW_PATIENCE)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _finish_artifacts(run_id: str, feed: LiveFeed, output: KernelOutput, executed: Path) -> None:
     feed.stop()
+    _upload(run_id, executed, str(Path(EXECUTED_NOTEBOOK).parent), output)
     output.close()
-    _upload(run_id, executed, str(Path(EXECUTED_NOTEBOOK).parent))
     _upload(run_id, output.path, str(Path(KERNEL_LOG).parent))

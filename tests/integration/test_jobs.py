@@ -366,8 +366,8 @@ def test_gpu_flag_reaches_the_kernel_and_worker_stays_free_of_torch(
 def test_a_stopped_or_killed_worker_leaves_no_kernel_behind(services: Stack, sig: signal.Signals) -> None:
     worker = start_worker(f"idle-{uuid.uuid4().hex[:6]}")
     try:
-        # the worker, its kernel zygote and one warm kernel
-        wait_for(lambda: len(process_family(worker.pid)) >= 3, WAIT, "the worker's warm kernel")
+        # the worker, its reconciler, its kernel zygote and one warm kernel
+        wait_for(lambda: len(process_family(worker.pid)) >= 4, WAIT, "the worker's warm kernel")
         family = process_family(worker.pid)
         os.killpg(worker.pid, sig)  # SIGTERM is what `dioptra-lab down` sends
         worker.wait(30)

@@ -29,10 +29,12 @@ def queue_report() -> tuple[list[QueueInfo], list[WorkerInfo]]:
     queues = [
         QueueInfo(
             name=q.name,
+            # counts without RQ's cleanup: that would expire jobs here, outside the reaper's
+            # guarded job class, lease and grace (see dioptra_lab.jobs.reaper)
             queued=q.count,
-            running=q.started_job_registry.count,
-            failed=q.failed_job_registry.count,
-            finished=q.finished_job_registry.count,
+            running=q.started_job_registry.get_job_count(cleanup=False),
+            failed=q.failed_job_registry.get_job_count(cleanup=False),
+            finished=q.finished_job_registry.get_job_count(cleanup=False),
         )
         for q in Queue.all(connection=conn, serializer=serializer())
     ]

@@ -124,11 +124,12 @@ def reap_stale_jobs(connection: Redis, queue_names: list[str] | None = None) -> 
                     job = GuardedJob.fetch(job_id, connection=connection, serializer=serializer())
                 except NoSuchJobError:
                     continue
-                beat = job.meta.get("heartbeat")
-                if beat is None and job.started_at is not None:
-                    beat = job.started_at.timestamp()
-                if beat is not None and float(beat) < limit:
-                    connection.zadd(registry.key, {member: 1})
+                # the newest sign of life: a retry's meta still holds its previous attempt's beat
+                signs = [float(job.meta["heartbeat"])] if job.meta.get("heartbeat") is not None else []
+                if job.started_at is not None:
+                    signs.append(job.started_at.timestamp())
+                if signs and max(signs) < limit:
+                    connection.zadd(registry.key, {member: 1}, xx=True)  # not one its horse removed
                     stale.append(job_id)
             if stale:
                 registry.cleanup(timestamp=1)  # only these: RQ's own expiries are its maintenance's

@@ -163,7 +163,7 @@ def test_dead_prefect_server_is_a_clear_error(registry: Registry, monkeypatch: p
     from dioptra_lab.processes import free_port
 
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
-    with pytest.raises(ServiceError, match="does not answer; start it with `dioptra-lab up`"):
+    with pytest.raises(ServiceError, match=r"does not answer.*; start it with `dioptra-lab up`"):
         dioptra_lab.run(load_entrypoint(HELLO), name="x")
 
 

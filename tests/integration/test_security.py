@@ -36,6 +36,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,21 +72,39 @@ SERVICE_ENV = (
 
 
 # -- an embedded stack of our own (the session's is shared: never stopped here) --------------------
-@pytest.fixture(scope="module")
-def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Redis and MLflow of a stack in a home of its own."""
-    home = tmp_path_factory.mktemp("own-stack")
+@contextmanager
+def _stack_environment(home: Path) -> Iterator[None]:
+    """The environment of a process on the stack in ``home``: none of the session's addresses."""
     with pytest.MonkeyPatch.context() as patch:
         for name in SERVICE_ENV:
             patch.delenv(name, raising=False)
         patch.setenv("DIOPTRA_LAB_HOME", str(home))
+        yield
+
+
+@pytest.fixture(scope="module")
+def _own_stack_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path]]:
+    home = tmp_path_factory.mktemp("own-stack")
+    with _stack_environment(home):
         stack = Stack(load_settings())
-    try:
-        stack.ensure_redis()
-        stack.ensure_mlflow()
-        yield stack
-    finally:
+        try:
+            stack.ensure_redis()
+            stack.ensure_mlflow()
+        except BaseException:
+            stack.down()
+            raise
+    yield stack, home
+    with _stack_environment(home):
         stack.down()
+
+
+@pytest.fixture
+def own_stack(_own_stack_home: tuple[Stack, Path]) -> Iterator[Stack]:
+    """Redis and MLflow of a stack in a home of its own, with its environment for the test
+    (whatever addresses earlier tests left in this process's environment are hidden)."""
+    stack, home = _own_stack_home
+    with _stack_environment(home):
+        yield stack
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:

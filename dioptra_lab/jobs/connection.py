@@ -106,3 +106,15 @@ def get_queue(name: str, connection: Redis | None = None) -> Queue:
     from rq import Queue
 
     return Queue(name, connection=connection or redis_connection(), serializer=serializer())
+
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def release_lease(connection: Redis, key: str, token: str) -> bool:
+    """Release a lease (a key set with ``nx`` and an expiry) if ``token`` still holds it, in
+    one step: a lease that ran out and was taken by another is left to its new holder."""
+    return bool(connection.register_script(_RELEASE)(keys=[key], args=[token]))

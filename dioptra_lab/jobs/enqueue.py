@@ -197,6 +197,7 @@ def enqueue_bundle(
         with conn.pipeline() as pipe:
             pipe.set(code_key, json.dumps(bundle.code(), sort_keys=True, default=str), nx=True)
             pipe.expire(code_key, BUNDLE_CODE_TTL)
+            lifecycle.submitted(run_id, pipe)
             pipe.execute()
         get_queue(str(options.queue), conn).enqueue(
             JOB_FUNCTION,

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dioptra_lab.errors import DioptraLabError, UnknownJobError
+from dioptra_lab.jobs.connection import release_lease
 from dioptra_lab.models import Failure, JobStatus
 from dioptra_lab.tracking import runs
 
@@ -82,8 +83,11 @@ LIVE_TTL = 30 * 24 * 3600
 """Seconds a record lives after its last change while its job is live or has pending changes."""
 FINAL_TTL = 2 * 24 * 3600
 """Seconds a record lives once its job ended and MLflow has it all (late writes are refused)."""
-SYNC_LEASE = 120.0
-"""Seconds one :func:`sync` may hold a job: longer than the worker's MLflow retries."""
+SYNC_LEASE = 15.0
+"""Seconds one :func:`sync` holds a job before another may write it too. Short, so that a
+writer that was stopped or is stuck on a slow MLflow holds up no one for long; two writers
+at once are safe: a writer whose lease ran out marks the latest state pending again (see
+``_ACK``), and the next sync writes it over whatever the late writer wrote."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ class Record:
     since: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
     untags: frozenset[str] = frozenset()
+    submitting: bool = False
+    """Its submission is under way (the run exists, the bundle uploads, RQ has no job yet)."""
 
     @property
     def live(self) -> bool:
@@ -188,11 +194,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 def _script(conn: Redis, source: str) -> Any:
     return conn.register_script(source)
@@ -210,15 +211,16 @@ def record(job_id: str, connection: Redis | None = None) -> Record | None:
     if conn is None:
         return None
     try:
-        status, attempt, pending, since = conn.hmget(
-            RECORD_KEY.format(job_id), "status", "attempt", "pending", "since"
-        )
+        fields = conn.hmget(RECORD_KEY.format(job_id), *_FIELDS)
     except RedisError:
         return None
-    return _record(status, attempt, pending, since)
+    return _record(*fields)
 
 
-def _record(status: Any, attempt: Any, pending: Any, since: Any) -> Record | None:
+_FIELDS = ("status", "attempt", "pending", "since", "submitting")
+
+
+def _record(status: Any, attempt: Any, pending: Any, since: Any, submitting: Any = None) -> Record | None:
     if status is None and attempt is None:
         return None
     changes = json.loads(pending) if pending else None
@@ -229,6 +231,7 @@ def _record(status: Any, attempt: Any, pending: Any, since: Any) -> Record | Non
         since=float(since) if since else None,
         tags=dict(changes.get("tags") or {}) if changes else {},
         untags=frozenset(changes.get("untags") or {}) if changes else frozenset(),
+        submitting=bool(submitting),
     )
 
 
@@ -242,7 +245,7 @@ def records(job_ids: list[str], connection: Redis | None = None) -> dict[str, Re
     try:
         with conn.pipeline(transaction=False) as pipe:
             for job_id in job_ids:
-                pipe.hmget(RECORD_KEY.format(job_id), "status", "attempt", "pending", "since")
+                pipe.hmget(RECORD_KEY.format(job_id), *_FIELDS)
             answers = pipe.execute()
     except RedisError:
         return {}
@@ -460,7 +463,7 @@ def sync(job_id: str, *, wait: float = 0.0, probe: bool = False, connection: Red
         return False
     finally:
         try:
-            _script(conn, _RELEASE)(keys=[lock], args=[token])
+            release_lease(conn, lock, token)
         except RedisError:
             pass
 
@@ -554,8 +557,8 @@ def _failed(failure: Failure) -> tuple[dict[str, Any], list[str]]:
 
 # -- the transitions ----------------------------------------------------------------------------
 def create(experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
-    """A new job: its run is created queued (MLflow ``SCHEDULED``), and its record; return
-    the run id (the job's id)."""
+    """A new job: its run is created queued (MLflow ``SCHEDULED``), and its record, marked
+    *submitting* until :func:`submitted`; return the run id (the job's id)."""
     from redis.exceptions import RedisError
 
     run_id = runs.create_run(experiment, run_name, params, {**tags})
@@ -565,7 +568,9 @@ def create(experiment: str, run_name: str, params: dict[str, Any], tags: dict[st
         try:
             with conn.pipeline() as pipe:
                 key = RECORD_KEY.format(run_id)
-                pipe.hset(key, mapping={"status": JobStatus.QUEUED.value, "mstatus": "SCHEDULED"})
+                pipe.hset(
+                    key, mapping={"status": JobStatus.QUEUED.value, "mstatus": "SCHEDULED", "submitting": "1"}
+                )
                 pipe.hsetnx(key, "since", f"{time.time():.3f}")
                 pipe.expire(key, LIVE_TTL)
                 pipe.sadd(LIVE_KEY, run_id)
@@ -573,6 +578,15 @@ def create(experiment: str, run_name: str, params: dict[str, Any], tags: dict[st
         except RedisError as exc:  # the enqueue that follows reports Redis
             log.info("job %s: no record (%s)", run_id, exc)
     return run_id
+
+
+def submitted(job_id: str, pipeline: Any) -> None:
+    """The job is about to be enqueued (in ``pipeline``, just before RQ's enqueue): from
+    here on, a record whose RQ job is missing means RQ lost it (see
+    :func:`dioptra_lab.jobs.reconcile.settle`), however long its bundle took to upload."""
+    key = RECORD_KEY.format(job_id)
+    pipeline.hdel(key, "submitting")
+    pipeline.hset(key, "since", f"{time.time():.3f}")  # the grace counts from the enqueue
 
 
 def start(job_id: str, worker: str, attempt: int, current: JobStatus | None = None) -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from dioptra_lab.jobs.connection import serializer
+from dioptra_lab.jobs.connection import release_lease, serializer
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -57,8 +57,8 @@ def reaping(connection: Redis, queue: str) -> Iterator[bool]:
     try:
         yield taken
     finally:
-        if taken and connection.get(key) == token.encode():
-            connection.delete(key)
+        if taken:  # only this holder's lease, in one step (it may have run out and been taken)
+            release_lease(connection, key, token)
 
 
 def renew_beating_jobs(connection: Redis, queue_name: str, ttl: float = 75.0) -> int:

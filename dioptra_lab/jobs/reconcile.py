@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GRACE = 60.0
-"""Seconds a job may have a record and no RQ job (its submission is under way)."""
+"""Seconds a job may have a record and no RQ job once its submission enqueues it."""
+SUBMIT_GRACE = 3600.0
+"""Seconds a job may stay *submitting* (its bundle uploading to an MLflow that is slow or
+away and retried) before it counts as lost: its submitter died."""
 RQ_FINAL = {
     "finished": JobStatus.FINISHED,
     "failed": JobStatus.FAILED,
@@ -81,8 +84,8 @@ def settle(
         return False
     if rq_status is None:
         since = rec.since or 0.0
-        if (now or time.time()) - since > GRACE:
-            log.warning("job %s: RQ no longer has it; failed as lost", job_id)
+        if (now or time.time()) - since > (SUBMIT_GRACE if rec.submitting else GRACE):
+            log.warning("job %s: RQ no longer has it (or never got it); failed as lost", job_id)
             return lifecycle.lost(job_id)
         return False
     target = RQ_FINAL.get(rq_status)

@@ -178,10 +178,12 @@ def execute_job(run_id: str) -> dict[str, Any]:
         _finish_artifacts(run_id, feed, output, executed)
         will_retry = bool(job.retries_left and job.retries_left > 0)
         lifecycle.fail(run_id, failure_of(exc), will_retry=will_retry, attempt=attempt)
+        feed.stop()
         shutil.rmtree(workspace, ignore_errors=True)
         raise
     _finish_artifacts(run_id, feed, output, executed)
     lifecycle.finish(run_id, attempt)
+    feed.stop()
     shutil.rmtree(workspace, ignore_errors=True)
     return {"run_id": run_id, "status": "FINISHED"}
 
@@ -206,7 +208,10 @@ def _patience_for_kernel(starting: bool) -> Iterator[None]:
 
 
 def _finish_artifacts(run_id: str, feed: LiveFeed, output: KernelOutput, executed: Path) -> None:
-    feed.stop()
+    """Upload the executed notebook and the kernel's output. The heartbeat goes on until the
+    job's end is recorded (an MLflow that is slow to take the uploads must not make the job
+    look abandoned); the last progress event is recorded first."""
+    feed.beat()
     _upload(run_id, executed, str(Path(EXECUTED_NOTEBOOK).parent), output)
     output.close()
     _upload(run_id, output.path, str(Path(KERNEL_LOG).parent))

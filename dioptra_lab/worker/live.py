@@ -77,6 +77,7 @@ class LiveFeed:
         self.interval = interval
         self._stop = threading.Event()
         self._offset = 0
+        self._beating = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="dioptra-lab-heartbeat", daemon=True)
 
     def start(self) -> LiveFeed:
@@ -126,7 +127,12 @@ class LiveFeed:
         os._exit(1)
 
     def beat(self) -> None:
-        """Record the latest progress event and a heartbeat in the job's meta."""
+        """Record the latest progress event and a heartbeat in the job's meta (from the
+        feed's thread and the horse's main thread alike)."""
+        with self._beating:
+            self._beat()
+
+    def _beat(self) -> None:
         latest = None
         with self.progress_file.open() as fh:
             fh.seek(self._offset)

@@ -301,6 +301,8 @@ class DioptraWorker(Worker):
         workspace, self._workspace = self._workspace, None
         if workspace is not None:
             shutil.rmtree(workspace, ignore_errors=True)
+        for name in (ATTEMPT_ENV, WORKSPACE_ENV):  # no later child inherits them
+            os.environ.pop(name, None)
 
     def _settle_after_horse(self, job: Any) -> None:
         """The horse ended and RQ has its word: a job the horse left live takes RQ's state."""
@@ -311,9 +313,49 @@ class DioptraWorker(Worker):
         except Exception as exc:  # the reconciler settles it
             self.log.warning("Worker %s: job %s not settled: %s", self.name, job.id, exc)
 
+    def superseded(self, job: Any) -> bool:
+        """Whether a newer attempt at this process's job began elsewhere (its attempt was
+        taken for abandoned, say while this worker was stopped, and retried): RQ's job then
+        belongs to that attempt, and this one must neither retry, fail nor finish it."""
+        if self._horse_job != job.id or not self._attempt:
+            return False
+        try:
+            found = lifecycle.record(job.id, self.connection)
+        except Exception:  # Redis away: RQ's own handling goes on
+            return False
+        return found is not None and found.attempt > self._attempt
+
+    def _leave_to_newer_attempt(self, job: Any, what: str) -> None:
+        """RQ's bookkeeping of this execution only: it leaves the started registry and the
+        worker is free; the job's status, retries and result are the newer attempt's."""
+        self.log.warning(
+            "Worker %s: job %s, attempt %s: a newer attempt runs it; this one's %s changes nothing",
+            self.name,
+            job.id,
+            self._attempt,
+            what,
+        )
+        try:
+            with self.connection.pipeline() as pipe:
+                self.cleanup_execution(job, pipeline=pipe)
+                pipe.execute()
+        except RedisError as exc:
+            self.log.warning("Worker %s: execution of job %s not cleaned up: %s", self.name, job.id, exc)
+
+    def handle_job_success(self, job: Any, queue: Any, started_job_registry: Any) -> None:
+        # in the horse: an attempt that was superseded (and so did not run) finishes nothing
+        if self.superseded(job):
+            self._leave_to_newer_attempt(job, "end")
+            return
+        super().handle_job_success(job, queue, started_job_registry)
+
     def handle_job_failure(
         self, job: Any, queue: Any, started_job_registry: Any = None, exc_string: str = ""
     ) -> None:
+        if self.superseded(job):  # its horse gave up for the newer attempt: RQ's job is that one's
+            self._stopped_job_id = None
+            self._leave_to_newer_attempt(job, "failure")
+            return
         # in the worker, for its own horse's job: record its fate before RQ retries or fails it
         if not self.is_horse and self._horse_job == job.id and self._attempt:
             stopped = self._stopped_job_id == job.id

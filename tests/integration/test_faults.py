@@ -356,6 +356,91 @@ def test_retry_after_kernel_death_does_not_race_its_failure(
     assert marker.read_text() == "2"
 
 
+# -- campaign 1a: a frozen attempt, resumed, leaves its retry alone --------------------------------
+@pytest.mark.slow
+def test_a_frozen_host_resumed_leaves_the_retry_of_its_job_alone(
+    services: Stack, registry: Registry, workers: Workers
+) -> None:
+    """The campaign's `sigstop host` (seed 1, #6 of the sample): a worker, its horse and its
+    kernel stopped past the heartbeat timeout; the job is taken for abandoned and retried on
+    the other worker; once resumed, the old attempt gives up, and its worker must then
+    neither retry nor fail RQ's job, which is the retry's (it did: a third attempt, and the
+    retry, superseded in turn, ended FAILED)."""
+    from dioptra_lab.jobs import lifecycle
+    from dioptra_lab.jobs.reaper import heartbeat_timeout
+    from dioptra_lab.processes import descendants
+
+    queue = new_queue("frozen")
+    first, second = workers.start(queue), workers.start(queue)
+    wait_for(lambda: registered(first.name) and registered(second.name), WAIT, "the workers")  # type: ignore[attr-defined]
+    # every attempt takes 15 s: the retry still runs when the frozen attempt resumes
+    job = submit(ENTRYPOINTS / "slow.yaml", {"seconds": 15}, experiment=experiment(), queue=queue, retries=1)
+    wait_for(lambda: started(job), WAIT, "the first attempt to start")
+    frozen = next(p for p in (first, second) if horse_of(p.pid))
+    host = [frozen.pid, *sorted(descendants(frozen.pid))]
+    for pid in host:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(
+            lambda: (lifecycle.record(job.id) or lifecycle.Record(None)).attempt >= 2,
+            heartbeat_timeout() + 30,
+            "the job to be retried on the other worker",
+        )
+        time.sleep(1)
+    finally:
+        for pid in host:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    try:
+        assert job.wait(WAIT) == JobStatus.FINISHED
+        wait_for(lambda: rq_status(job.id) == "finished", 30, "RQ to finish the job too")
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}\n{job.logs()[-3000:]}\n{workers.log(first)}\n{workers.log(second)}"
+        ) from None
+    record = lifecycle.record(job.id)
+    assert record is not None
+    assert record.attempt == 2, record
+    run = MlflowClient(tracking_uri=load_settings().mlflow_tracking_uri).get_run(job.id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["dioptra_lab.attempt"] == "2"
+    assert "dioptra_lab.failure_reason" not in run.data.tags
+    wait_for(lambda: "a newer attempt runs it" in workers.log(frozen), 30, "the resumed worker to stand down")
+    time.sleep(2)  # what it would have done to RQ's job, it has done now
+    assert rq_status(job.id) == "finished"
+    assert lifecycle.record(job.id).attempt == 2  # type: ignore[union-attr]
+    assert frozen.poll() is None, workers.log(frozen)  # and the resumed worker serves on
+    after = submit(ENTRYPOINTS / "score.yaml", {"x": 1}, experiment=experiment(), queue=queue)
+    assert after.wait(WAIT) == JobStatus.FINISHED
+
+
+# -- review: a submission slower than the grace is not taken for lost -----------------------------
+def test_a_job_whose_bundle_uploads_slowly_is_not_taken_for_lost(services: Stack) -> None:
+    from dioptra_lab.jobs import lifecycle
+    from dioptra_lab.jobs.reconcile import GRACE, settle
+
+    conn = redis_connection()
+    run_id = lifecycle.create(experiment(), "slow-upload", {}, {})
+    key = lifecycle.RECORD_KEY.format(run_id)
+    conn.hset(key, "since", f"{time.time() - GRACE - 30:.3f}")  # its upload has taken 90 s so far
+    found = lifecycle.record(run_id, conn)
+    assert found is not None
+    assert found.submitting
+    assert not settle(conn, run_id, found, None)  # RQ has no job yet: that is no loss
+    with conn.pipeline() as pipe:
+        lifecycle.submitted(run_id, pipe)
+        pipe.execute()
+    found = lifecycle.record(run_id, conn)
+    assert found is not None
+    assert not found.submitting
+    assert not settle(conn, run_id, found, None)  # just enqueued: the grace counts from here
+    conn.hset(key, "since", f"{time.time() - GRACE - 1:.3f}")
+    assert settle(conn, run_id, lifecycle.record(run_id, conn), None)  # type: ignore[arg-type]
+    assert lifecycle.status(run_id) == JobStatus.FAILED  # enqueued and gone from RQ: lost
+
+
 # -- 6. the heartbeat timeout decides, everywhere -----------------------------------------------
 @pytest.mark.slow
 def test_dead_worker_is_noticed_within_the_heartbeat_timeout(

@@ -13,8 +13,9 @@ asked for. The zygote imports no plugin and runs no job code: each child is a ne
 that starts from the same clean state, and re-seeds Python's and NumPy's random
 generators so that jobs do not share random streams.
 
-The zygote exits when its standard input closes (its owner died or let it go); each child
-kernel exits within a second of the zygote's death (ipykernel's parent poller), so nothing
+The zygote exits when its standard input closes (its owner died or let it go), and while it
+imports (seconds, before it reads its input) as soon as its parent, the owner, is gone; each
+child kernel exits within a second of the zygote's death (ipykernel's parent poller), so nothing
 outlives the worker that owns them.
 """
 
@@ -25,6 +26,8 @@ import json
 import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 KERNEL_MODULES = (
@@ -81,6 +84,27 @@ def _become_kernel(connection_file: str, cwd: str, log_path: str | None, start_d
     app.start()
 
 
+def _exit_if_orphaned_until() -> Callable[[], None]:
+    """Watch, while the imports run, for the owner's death (the parent changes): exit then,
+    rather than import for seconds and only then find the input closed. Returns the call
+    that ends the watch (no thread is left when kernels are forked)."""
+    owner, done = os.getppid(), threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            if os.getppid() != owner:
+                os._exit(0)
+
+    watcher = threading.Thread(target=watch, name="dioptra-lab-owner-watch", daemon=True)
+    watcher.start()
+
+    def stop() -> None:
+        done.set()
+        watcher.join()
+
+    return stop
+
+
 def main(argv: list[str]) -> int:
     names = json.loads(argv[0]) if argv else []
     log_path = argv[1] if len(argv) > 1 else None
@@ -91,6 +115,7 @@ def main(argv: list[str]) -> int:
     channel = os.fdopen(os.dup(1), "w")  # replies; stray prints of imported modules go to stderr
     os.dup2(2, 1)
     failed = {}
+    imported = _exit_if_orphaned_until()
     for name in names:
         try:
             importlib.import_module(name)
@@ -98,6 +123,7 @@ def main(argv: list[str]) -> int:
             failed[name] = f"{type(exc).__name__}: {exc}"
     for name in KERNEL_MODULES:  # what every kernel loads before its first cell
         importlib.import_module(name)
+    imported()  # from here on, the end of the input says the owner is gone
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     _reply(channel, {"ready": True, "failed": failed, "pid": os.getpid()})
     for line in sys.stdin:

@@ -117,6 +117,7 @@ def reap_stale_jobs(connection: Redis, queue_names: list[str] | None = None) -> 
             members = [
                 m.decode() if isinstance(m, bytes) else str(m) for m in connection.zrange(registry.key, 0, -1)
             ]
+            executions = _execution_signs(connection, members)
             stale = []
             for member in members:
                 job_id = member.split(":", 1)[0]
@@ -124,10 +125,13 @@ def reap_stale_jobs(connection: Redis, queue_names: list[str] | None = None) -> 
                     job = GuardedJob.fetch(job_id, connection=connection, serializer=serializer())
                 except NoSuchJobError:
                     continue
-                # the newest sign of life: a retry's meta still holds its previous attempt's beat
+                # the newest sign of life: the horse's beat (a retry's meta still holds its
+                # previous attempt's), RQ's start, and this execution's creation and beats (a
+                # retry a worker has just taken has nothing else yet: its horse is not forked)
                 signs = [float(job.meta["heartbeat"])] if job.meta.get("heartbeat") is not None else []
                 if job.started_at is not None:
                     signs.append(job.started_at.timestamp())
+                signs.extend(executions.get(member, []))
                 if signs and max(signs) < limit:
                     connection.zadd(registry.key, {member: 1}, xx=True)  # not one its horse removed
                     stale.append(job_id)
@@ -135,3 +139,24 @@ def reap_stale_jobs(connection: Redis, queue_names: list[str] | None = None) -> 
                 registry.cleanup(timestamp=1)  # only these: RQ's own expiries are its maintenance's
                 reaped.extend(stale)
     return reaped
+
+
+def _execution_signs(connection: Redis, members: list[str]) -> dict[str, list[float]]:
+    """When each started-registry member's RQ execution (``rq:execution:<job>:<execution>``)
+    was created and last beat, in one round trip (none for an execution that expired)."""
+    if not members:
+        return {}
+    with connection.pipeline(transaction=False) as pipe:
+        for member in members:
+            pipe.hmget(f"rq:execution:{member}", "created_at", "last_heartbeat")
+        answers = pipe.execute()
+    signs: dict[str, list[float]] = {}
+    for member, values in zip(members, answers, strict=True):
+        found = []
+        for value in values:
+            try:
+                found.append(float(value))
+            except (TypeError, ValueError):
+                continue
+        signs[member] = found
+    return signs

@@ -416,6 +416,70 @@ def test_a_frozen_host_resumed_leaves_the_retry_of_its_job_alone(
     assert after.wait(WAIT) == JobStatus.FINISHED
 
 
+# -- campaign 1b: a stopped writer holds up a job's MLflow writes for its lease only ---------------
+def test_a_stopped_writer_holds_up_mlflow_for_its_short_lease_only(services: Stack) -> None:
+    """The campaign's `sigstop worker` (seed 3): a reconciler stopped while it held a job's
+    sync lease (then 120 s) kept every other process from writing the job to MLflow past the
+    settle time. The lease is short now, and another writer takes over when it runs out."""
+    from dioptra_lab.jobs import lifecycle
+
+    conn = redis_connection()
+    run_id = lifecycle.create(experiment(), "held", {}, {})
+    # the stopped writer: its lease taken just before it froze
+    lock = lifecycle.SYNC_LOCK_KEY.format(run_id)
+    assert conn.set(lock, "a-stopped-writer", nx=True, px=int(lifecycle.SYNC_LEASE * 1000))
+    attempt = lifecycle.begin_attempt(run_id)
+    assert lifecycle.start(run_id, "w1", attempt, JobStatus.QUEUED)  # recorded; MLflow not written yet
+    mlflow = MlflowClient(tracking_uri=load_settings().mlflow_tracking_uri)
+    assert mlflow.get_run(run_id).info.status == "SCHEDULED"
+    assert lifecycle.SYNC_LEASE <= 15
+    began = time.monotonic()
+    assert lifecycle.sync(run_id, wait=lifecycle.SYNC_LEASE + 5)
+    assert time.monotonic() - began <= lifecycle.SYNC_LEASE + 5
+    assert mlflow.get_run(run_id).info.status == "RUNNING"
+    assert conn.get(lock) is None  # released; the stopped writer's token never frees another's
+
+
+# -- campaign seed 1 #66: a retry a worker has just taken is not reaped again ---------------------
+def test_a_retry_just_taken_by_a_worker_is_not_reaped_before_its_horse_beats(services: Stack) -> None:
+    """The campaign's `worker_kill` #66 (seed 1, 100 faults): the killed worker's job was
+    reaped and retried; the restarted worker took the retry and waited for its warm kernel
+    before forking the horse; meanwhile the job's only signs of life were the dead attempt's
+    (its last beat, RQ's start), so a second reap failed the retry as abandoned, with no
+    retry left (lost). The execution RQ registers when a worker takes a job counts now."""
+    from datetime import UTC, datetime
+
+    from rq.executions import Execution
+    from rq.utils import utcformat
+
+    from dioptra_lab.errors import DioptraLabWarning
+    from dioptra_lab.jobs.guard import GuardedJob
+    from dioptra_lab.jobs.reaper import heartbeat_timeout, reap_stale_jobs
+
+    conn = redis_connection()
+    queue = new_queue("taken")
+    with pytest.warns(DioptraLabWarning, match="no worker serves"):  # the test plays the worker
+        job = submit(ENTRYPOINTS / "score.yaml", {"x": 1}, experiment=experiment(), queue=queue, retries=1)
+    rq_job = GuardedJob.fetch(job.id, connection=conn, serializer=serializer())
+    # the first attempt ran and died long ago: its last beat and RQ's start are stale
+    old = time.time() - heartbeat_timeout() - 30
+    rq_job.meta["heartbeat"] = old
+    rq_job.save_meta()
+    conn.hset(rq_job.key, "started_at", utcformat(datetime.fromtimestamp(old, tz=UTC)))
+    # a worker takes the retry: off the queue, its execution registered; no horse yet
+    conn.lrem(get_queue(queue, conn).key, 0, job.id)
+    rq_job.set_status("started")
+    with conn.pipeline() as pipe:
+        execution = Execution.create(rq_job, ttl=120, pipeline=pipe, worker_name="taking")
+        pipe.execute()
+    assert reap_stale_jobs(conn, [queue]) == []
+    assert rq_status(job.id) == "started"
+    # the same execution gone silent for the heartbeat timeout: that one is abandoned
+    conn.hset(execution.key, mapping={"created_at": old, "last_heartbeat": old})
+    assert reap_stale_jobs(conn, [queue]) == [job.id]
+    assert rq_status(job.id) == "queued"  # retried (its one retry)
+
+
 # -- review: a submission slower than the grace is not taken for lost -----------------------------
 def test_a_job_whose_bundle_uploads_slowly_is_not_taken_for_lost(services: Stack) -> None:
     from dioptra_lab.jobs import lifecycle

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from dioptra_lab.tracking.client import patient_environment
 from tests.reliability.campaign import SAMPLE_KINDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
@@ -53,7 +54,11 @@ def test_a_sample_of_faults_and_a_50_job_load_lose_nothing(tmp_path: Path) -> No
         "--report",
         str(report),
     ]
+    # the campaign's own home, and MLflow's patience as a process started from here gets it: a
+    # Jupyter server extension loaded in this session made this process fail fast, and the
+    # campaign's workers and kernels must not inherit that (its MLflow restarts would fail them)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIOPTRA_LAB_HOME")}
+    env.update(patient_environment())
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=880)
     seconds = time.perf_counter() - started

@@ -253,6 +253,15 @@ def records(job_ids: list[str], connection: Redis | None = None) -> dict[str, Re
     return {job_id: rec for job_id, rec in found.items() if rec is not None}
 
 
+def superseded(job_id: str, attempt: int, connection: Redis | None = None) -> bool:
+    """Whether a newer attempt at the job than ``attempt`` began (``False`` when that cannot
+    be known: no attempt given, no record, Redis does not answer)."""
+    if not attempt:
+        return False
+    found = record(job_id, connection)
+    return found is not None and found.attempt > attempt
+
+
 def status(job_id: str) -> JobStatus:
     """The job's current status: its record's, else its MLflow run's.
 

@@ -108,10 +108,7 @@ class LiveFeed:
 
     def superseded(self) -> bool:
         """Whether a newer attempt at the job began than the one running here."""
-        if not self.attempt:
-            return False
-        found = lifecycle.record(self.job.id, self.job.connection)
-        return found is not None and found.attempt > self.attempt
+        return lifecycle.superseded(self.job.id, self.attempt, self.job.connection)
 
     def abandon(self, why: str) -> None:
         """Stop here, unsupervised work must not go on: the workspace goes, the kernel exits

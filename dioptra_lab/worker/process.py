@@ -317,13 +317,12 @@ class DioptraWorker(Worker):
         """Whether a newer attempt at this process's job began elsewhere (its attempt was
         taken for abandoned, say while this worker was stopped, and retried): RQ's job then
         belongs to that attempt, and this one must neither retry, fail nor finish it."""
-        if self._horse_job != job.id or not self._attempt:
+        if self._horse_job != job.id:
             return False
         try:
-            found = lifecycle.record(job.id, self.connection)
-        except Exception:  # Redis away: RQ's own handling goes on
+            return lifecycle.superseded(job.id, self._attempt, self.connection)
+        except Exception:  # a record that does not read: RQ's own handling goes on
             return False
-        return found is not None and found.attempt > self._attempt
 
     def _leave_to_newer_attempt(self, job: Any, what: str) -> None:
         """RQ's bookkeeping of this execution only: it leaves the started registry and the

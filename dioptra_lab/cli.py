@@ -41,13 +41,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from dioptra_lab.api import validate
 
     info = validate(args.file)
+    judged = " (judged by Dioptra's rules: it has `tasks:`)" if info.dioptra else ""
     print(
         f"{args.file}: valid {info.kind} entry point '{info.name}' "
-        f"({len(info.parameters)} parameters, {len(info.steps)} steps)"
+        f"({len(info.parameters)} parameters, {len(info.steps)} steps){judged}"
     )
     for p in info.parameters:
         default = "required" if p.required else f"default {p.default!r}"
         print(f"  {p.name}: {p.type} ({default})")
+    for w in info.warnings:
+        print(f"  warning: {w.place + ': ' if w.place else ''}{w.message}")
     return 0
 
 

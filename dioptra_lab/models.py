@@ -238,6 +238,12 @@ class EntryPointInfo(Model):
     parameters: list[ParameterInfo]
     steps: list[StepInfo]
     problems: list[ProblemInfo]
+    # What does not stop a run: a declaration its plugin's annotation disagrees with, a
+    # union that lists a type twice.
+    warnings: list[ProblemInfo] = field(default_factory=list)
+    # Whether the file is a complete Dioptra description (it has `tasks:`) and so is judged
+    # by Dioptra's rules; without `tasks:`, our registry-derived shorthand applies.
+    dioptra: bool = False
 
     @property
     def valid(self) -> bool:

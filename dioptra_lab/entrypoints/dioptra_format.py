@@ -8,6 +8,7 @@ first one. Cross-step checks (references, cycles, binding, types) live in
 from __future__ import annotations
 
 import difflib
+import inspect
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from dioptra_lab.entrypoints.dioptra_rules import check_dioptra_description, is_dioptra_description
 from dioptra_lab.entrypoints.model import ArtifactOutput, EntryPoint, Parameter, Step
 from dioptra_lab.entrypoints.names import (
     entrypoint_name_problem,
@@ -23,8 +25,8 @@ from dioptra_lab.entrypoints.names import (
 )
 from dioptra_lab.errors import PluginError, Problem, brief, first_line
 from dioptra_lab.plugins.registry import Registry
-from dioptra_lab.plugins.task import MISSING, OutputSpec, TaskSpec
-from dioptra_lab.types import ANY, ParamType, builtin_type, parse_type_definitions
+from dioptra_lab.plugins.task import MISSING, InputSpec, OutputSpec, TaskSpec
+from dioptra_lab.types import ANY, ParamType, builtin_type, compatible, parse_type_definitions
 from dioptra_lab.types.safe_yaml import MAX_DEPTH, load_yaml, structure_problem
 
 # The top-level sections of Dioptra's format, in the order a written file has them.
@@ -45,14 +47,32 @@ _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,40}")
 
 
 class _Loader:
-    def __init__(self, ep: EntryPoint, registry: Registry) -> None:
+    """Builds the entry point; ``dioptra`` (a file with ``tasks:``) follows Dioptra's semantics.
+
+    In Dioptra mode the file has been judged by :mod:`dioptra_rules` already, so the
+    loader's own findings about the file are not reported twice (``report`` keeps them
+    aside); what only the registry knows (a plugin that cannot be found or imported, a
+    declared input the function does not take) is reported with ``report_plugin``, and
+    disagreements between declarations and annotations become warnings.
+    """
+
+    def __init__(self, ep: EntryPoint, registry: Registry, dioptra: bool = False) -> None:
         self.ep = ep
         self.registry = registry
+        self.dioptra = dioptra
         self.declared_tasks: dict[str, Step] = {}
         self.failed_declarations: set[str] = set()
+        self.set_aside: list[Problem] = []
+        self.plugin_problems: list[Problem] = []
 
     def report(self, place: str, message: str) -> None:
-        self.ep.problems.append(Problem(place, message))
+        (self.set_aside if self.dioptra else self.ep.problems).append(Problem(place, message))
+
+    def report_plugin(self, place: str, message: str) -> None:
+        (self.plugin_problems if self.dioptra else self.ep.problems).append(Problem(place, message))
+
+    def warn(self, place: str, message: str) -> None:
+        self.ep.warnings.append(Problem(place, message))
 
     def type_named(self, name: Any, place: str) -> ParamType:
         if not isinstance(name, str):
@@ -176,8 +196,10 @@ class _Loader:
                 extra = ", ".join(sorted(brief(k, 40) for k in keys))
                 self.report(place, f"unknown keys {extra}; the long form takes type, default, description")
             else:
-                # Dioptra: a null value means "no default"; the long form gives a null default.
-                self.ep.parameters[name] = Parameter(name, ANY, MISSING if spec is None else spec)
+                # A null short form: our shorthand reads "no default" (required); Dioptra's
+                # format reads a null default (its type is null).
+                missing = spec is None and not self.dioptra
+                self.ep.parameters[name] = Parameter(name, ANY, MISSING if missing else spec)
 
     def outputs_from(self, decl: Any, place: str) -> tuple[list[OutputSpec], bool] | None:
         """Dioptra output declarations: ``name``, ``[a, b]``, ``{a: type}``, ``[{a: t}, {b: t}]``."""
@@ -221,16 +243,87 @@ class _Loader:
         try:
             spec = self.registry.find_callable(decl["plugin"])
         except PluginError as exc:
-            self.report(f"{place}.plugin", str(exc))
+            self.report_plugin(f"{place}.plugin", str(exc))
             self.failed_declarations.add(short)
             return
-        spec = self.apply_declared_inputs(spec, decl.get("inputs"), f"{place}.inputs")
+        if self.dioptra:
+            spec = self.declared_spec(spec, decl.get("inputs"), place)
+        else:
+            spec = self.apply_declared_inputs(spec, decl.get("inputs"), f"{place}.inputs")
         step = Step(name=short, task=short, spec=spec, outputs=list(spec.outputs), unpack=spec.unpack)
         if "outputs" in decl:
             found = self.outputs_from(decl["outputs"], f"{place}.outputs")
             if found:
                 step.outputs, step.unpack = found
+                if self.dioptra:
+                    self.compare_outputs(spec, step.outputs, f"{place}.outputs")
+        elif self.dioptra:
+            step.outputs, step.unpack = [], False  # Dioptra: no `outputs:`, no output
         self.declared_tasks[short] = step
+
+    def declared_spec(self, spec: TaskSpec, inputs: Any, place: str) -> TaskSpec:
+        """Dioptra mode: the task's inputs are its declared ones, in declared order, with the
+        declared types and ``required:``; the function's annotations only raise warnings."""
+        if not isinstance(inputs, list):
+            inputs = []
+        declared: list[InputSpec] = []
+        for item in inputs:
+            if not isinstance(item, dict) or not item:
+                continue
+            if "name" in item and "type" in item:
+                name, tname, required = item["name"], item["type"], item.get("required", True) is not False
+            elif len(item) == 1 and "name" not in item:
+                ((name, tname),) = item.items()
+                required = True
+            else:
+                continue  # malformed: dioptra_rules names it
+            name = str(name)
+            dtype = self.type_named(tname, f"{place}.inputs")
+            python = spec.input(name)
+            if python is None or python.kind in (
+                inspect.Parameter.VAR_POSITIONAL,
+                inspect.Parameter.VAR_KEYWORD,
+            ):
+                if not spec.accepts_var_keywords:
+                    self.report_plugin(
+                        f"{place}.inputs", f"input {name!r} is not a parameter of {spec.qualname}"
+                    )
+                python = InputSpec(name, dtype)
+            elif python.type is not ANY and dtype is not ANY and not compatible(dtype, python.type):
+                self.warn(
+                    f"{place}.inputs",
+                    f"input {name!r} is declared {tname} but {spec.qualname} annotates it "
+                    f"{python.type}; the declaration is the contract",
+                )
+            default = MISSING if required else (python.default if python.default is not MISSING else None)
+            declared.append(replace(python, type=dtype, default=default))
+        names = {i.name for i in declared}
+        for python in spec.inputs:
+            if python.required and python.name not in names:
+                self.warn(
+                    f"{place}.inputs",
+                    f"{spec.qualname} requires {python.name!r}, which the task does not declare; "
+                    "a run that does not pass it fails",
+                )
+        return replace(spec, inputs=declared)
+
+    def compare_outputs(self, spec: TaskSpec, outputs: list[OutputSpec], place: str) -> None:
+        python = {o.name: o.type for o in spec.outputs}
+        if len(outputs) == 1 and len(spec.outputs) == 1:
+            python = {outputs[0].name: spec.outputs[0].type}
+        for out in outputs:
+            annotated = python.get(out.name)
+            if (
+                annotated is not None
+                and annotated is not ANY
+                and out.type is not ANY
+                and not compatible(out.type, annotated)
+            ):
+                self.warn(
+                    place,
+                    f"output {out.name!r} is declared {out.type} but {spec.qualname} annotates "
+                    f"{annotated}; the declaration is the contract",
+                )
 
     def apply_declared_inputs(self, spec: TaskSpec, inputs: Any, place: str) -> TaskSpec:
         if inputs is None:
@@ -266,6 +359,9 @@ class _Loader:
             return self.declared_tasks[name]
         if name in self.failed_declarations:
             return None  # already reported under tasks:
+        if self.dioptra:
+            self.report(place, f"unknown task {name!r}")  # Dioptra: only declared tasks
+            return None
         try:
             spec = self.registry.get(name)
         except PluginError as exc:
@@ -403,7 +499,16 @@ def load_dioptra_text(
     ep = EntryPoint(name=name, source=source, kind="yaml", text=text, path=path)
     data, problems = parse_yaml(text, source)
     ep.problems.extend(problems)
-    if not problems:
-        _Loader(ep, registry).load(data)
-        validate_graph(ep)
+    if problems:
+        return ep
+    ep.dioptra = is_dioptra_description(data)
+    loader = _Loader(ep, registry, dioptra=ep.dioptra)
+    loader.load(data)
+    validate_graph(ep)
+    if ep.dioptra:
+        # Judged by Dioptra's rules; the loader's and the graph checks' own findings (kept
+        # aside above, or added by validate_graph) would name the same problems twice.
+        errors, warnings = check_dioptra_description(data)
+        ep.problems = errors + loader.plugin_problems
+        ep.warnings = warnings + ep.warnings
     return ep

@@ -31,4 +31,6 @@ def entrypoint_info(ep: EntryPoint) -> EntryPointInfo:
         ],
         steps=steps,
         problems=[ProblemInfo.of(p) for p in ep.problems],
+        warnings=[ProblemInfo.of(p) for p in ep.warnings],
+        dioptra=ep.dioptra,
     )

@@ -195,6 +195,12 @@ class EntryPoint:
     types: dict[str, ParamType] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     path: Path | None = None
+    # Things worth knowing that do not stop a run (a declaration the plugin's annotation
+    # disagrees with, a union listing a type twice); ``validate`` does not raise them.
+    warnings: list[Problem] = field(default_factory=list)
+    # Whether the file is a complete Dioptra description (it has ``tasks:``), judged by
+    # Dioptra's rules (:mod:`dioptra_lab.entrypoints.dioptra_rules`).
+    dioptra: bool = False
 
     # -- validation ------------------------------------------------------------------
     @property
@@ -229,12 +235,17 @@ class EntryPoint:
         if self.problems:
             listed = "\n".join(f"  - {p}" for p in self.problems)
             sections.append(f"{len(self.problems)} problem(s):\n{listed}")
+        if self.warnings:
+            listed = "\n".join(f"  - {p}" for p in self.warnings)
+            sections.append(f"{len(self.warnings)} warning(s):\n{listed}")
+        warnings = "".join(f"<li>{html.escape(str(p))}</li>" for p in self.warnings)
         text = "\n\n".join(sections)
         markup = (
             f"<p><b>{html.escape(self.name)}</b> — {html.escape(self.description or self.source)}</p>"
             + html_table(headers, rows)
             + (entrypoint_svg(self) if self.steps else "")
             + (f"<p style='color:#b00020'>Problems:</p><ul>{problems}</ul>" if problems else "")
+            + (f"<p style='color:#8a5a00'>Warnings:</p><ul>{warnings}</ul>" if warnings else "")
         )
         return {"text/plain": text, "text/html": markup}
 

@@ -1,5 +1,7 @@
 """References inside argument values: ``$param``, ``$step``, ``$step.output``, ``$$`` escape.
 
+A lone ``$`` is a literal string.
+
 References may appear anywhere inside nested argument structures; they are found
 and replaced by walking the whole structure.
 """
@@ -23,8 +25,11 @@ class Ref:
 
 
 def parse_ref(value: Any) -> Ref | None:
-    """Return the :class:`Ref` a string stands for, or ``None`` for a plain value."""
-    if not isinstance(value, str) or not value.startswith("$") or value.startswith("$$"):
+    """Return the :class:`Ref` a string stands for, or ``None`` for a plain value.
+
+    ``$`` alone is a literal string, as in Dioptra (there is no name to refer to).
+    """
+    if not isinstance(value, str) or not value.startswith("$") or value.startswith("$$") or value == "$":
         return None
     name, _, output = value[1:].partition(".")
     return Ref(name, output or None)

@@ -1,0 +1,60 @@
+"""Dioptra's format, exactly: our verdict on the corpus, and Dioptra's own validator's.
+
+The corpus (``tests/fixtures/dioptra_corpus/cases.yaml``) has one valid and one invalid
+description per rule of Dioptra's format. Each is loaded as a Dioptra description (it has
+``tasks:``); valid ones must load without problems (and with the warning the case names),
+invalid ones must be refused with the problem the case names. A second test runs NIST
+Dioptra's validator (its wheel, installed by ``tests/dioptra_validator.py``) on the same
+files and asserts the same verdicts, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from dioptra_lab.entrypoints import load_entrypoint_text
+from dioptra_lab.plugins import Registry
+from tests.conftest import FIXTURES
+from tests.dioptra_validator import dioptra_verdicts
+
+CASES_FILE = FIXTURES / "dioptra_corpus" / "cases.yaml"
+CASES: list[dict[str, Any]] = yaml.safe_load(CASES_FILE.read_text())
+
+
+def _load(case: dict[str, Any], registry: Registry):  # noqa: ANN202 - test helper
+    return load_entrypoint_text(
+        yaml.safe_dump(case["description"], sort_keys=False), registry, name=case["id"]
+    )
+
+
+def test_the_corpus_has_a_valid_and_an_invalid_case_for_most_rules() -> None:
+    assert len({c["id"] for c in CASES}) == len(CASES)
+    valid = sum(c["valid"] for c in CASES)
+    assert valid >= 20
+    assert len(CASES) - valid >= 30
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_our_verdict(case: dict[str, Any], registry: Registry) -> None:
+    ep = _load(case, registry)
+    assert ep.dioptra
+    problems = [str(p) for p in ep.problems]
+    warnings = [str(w) for w in ep.warnings]
+    if case["valid"]:
+        assert problems == [], case["rule"]
+    else:
+        assert problems, f"accepted, but Dioptra refuses it: {case['rule']}"
+        assert any(case["expect"] in p for p in problems), problems
+    if "warn" in case:
+        assert any(case["warn"] in w for w in warnings), warnings
+
+
+def test_dioptras_own_validator_agrees() -> None:
+    theirs = dioptra_verdicts(CASES_FILE)
+    disagree = {c["id"]: theirs[c["id"]] for c in CASES if theirs[c["id"]]["valid"] != c["valid"]}
+    assert disagree == {}
+    warned = {c["id"] for c in CASES if theirs[c["id"]]["warnings"]}
+    assert warned == {c["id"] for c in CASES if "warn" in c and "declared" not in c["warn"]}

@@ -292,7 +292,13 @@ class _GraphRun:
         """Run the artifact tasks of ``artifact_outputs`` on the finished steps' outputs."""
         found = {}
         for name, out in self.ep.artifact_outputs.items():
-            if out.spec is not None:
+            if out.artifact_task is not None:
+                # Dioptra's artifact task: serialized into ./artifacts, its path the result
+                folder = Path.cwd() / "artifacts"
+                folder.mkdir(exist_ok=True)
+                contents = substitute(out.contents, self.scope.lookup)
+                found[name] = str(out.artifact_task.serialize(folder, name, contents, **out.args))
+            elif out.spec is not None:
                 found[name] = out.spec.func(
                     substitute(out.contents, self.scope.lookup), **substitute(out.args, self.scope.lookup)
                 )

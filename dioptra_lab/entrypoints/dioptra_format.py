@@ -24,6 +24,7 @@ from dioptra_lab.entrypoints.names import (
     variable_name_problem,
 )
 from dioptra_lab.errors import PluginError, Problem, brief, first_line
+from dioptra_lab.plugins.artifact_tasks import BUILTIN_ARTIFACT_TASKS
 from dioptra_lab.plugins.registry import Registry
 from dioptra_lab.plugins.task import MISSING, InputSpec, OutputSpec, TaskSpec
 from dioptra_lab.types import ANY, ParamType, builtin_type, compatible, parse_type_definitions
@@ -439,11 +440,31 @@ class _Loader:
         if not isinstance(task["name"], str):
             self.report(f"{place}.task.name", f"expected a task name, got {brief(task['name'])}")
             return
-        template = self.resolve_task(task["name"], f"{place}.task.name")
         args = task.get("args") or {}
         if not isinstance(args, dict):
             self.report(f"{place}.task.args", "expected a mapping")
             args = {}
+        try:
+            artifact_task = self.registry.find_artifact_task(task["name"])
+        except PluginError as exc:
+            self.report_plugin(f"{place}.task.name", str(exc))
+            return
+        if artifact_task is not None:
+            # Dioptra's artifact task: its arguments are checked against its schema now
+            for problem in artifact_task.argument_problems(dict(args)):
+                self.report_plugin(f"{place}.task.args", problem)
+            self.ep.artifact_outputs[name] = ArtifactOutput(
+                name, body["contents"], task["name"], dict(args), None, artifact_task
+            )
+            return
+        if self.dioptra:
+            self.report_plugin(
+                f"{place}.task.name",
+                f"unknown artifact task {brief(task['name'])}: no plugin class of that name "
+                f"(built-in: {', '.join(BUILTIN_ARTIFACT_TASKS)})",
+            )
+            return
+        template = self.resolve_task(task["name"], f"{place}.task.name")
         self.ep.artifact_outputs[name] = ArtifactOutput(
             name, body["contents"], task["name"], dict(args), template.spec if template else None
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dioptra_lab.errors import EntryPointError, ParameterError, Problem, brief
+from dioptra_lab.plugins.artifact_tasks import ArtifactTaskSpec
 from dioptra_lab.plugins.task import MISSING, OutputSpec, TaskSpec
 from dioptra_lab.types import ANY, ParamType, TypeMismatch
 from dioptra_lab.types.limits import measure, text_problem, total_problem
@@ -177,6 +178,9 @@ class ArtifactOutput:
     task: str
     args: dict[str, Any] = field(default_factory=dict)
     spec: TaskSpec | None = None
+    # a Dioptra artifact task (a class with serialize/deserialize/validation), when the
+    # name is one; ``spec`` is then None
+    artifact_task: ArtifactTaskSpec | None = None
 
 
 @dataclass

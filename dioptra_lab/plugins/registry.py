@@ -22,6 +22,8 @@ from types import ModuleType
 from typing import Any
 
 from dioptra_lab.errors import PluginError, UnknownTaskError, brief, first_line
+from dioptra_lab.plugins import dioptra_compat
+from dioptra_lab.plugins.artifact_tasks import BUILTIN_ARTIFACT_TASKS, ArtifactTaskSpec, is_artifact_task
 from dioptra_lab.plugins.imports import PluginImportError, bounded_import
 from dioptra_lab.plugins.task import SPEC_ATTRIBUTE, TaskSpec, build_spec
 
@@ -76,6 +78,8 @@ class Registry:
         self.plugin_path = [Path(p) for p in (plugin_path or [])]
         self.distributions = distributions
         self.tasks: dict[str, TaskSpec] = {}
+        # Dioptra's artifact tasks (classes) found in plugins, by qualified name
+        self.artifact_tasks: dict[str, ArtifactTaskSpec] = {}
         self.plugins: dict[str, PluginInfo] = {}
         self.broken: list[BrokenPlugin] = []
         self._discovered = False
@@ -90,6 +94,7 @@ class Registry:
             if self._discovered:
                 return self
             self._discovered = True
+            dioptra_compat.install()  # plugins written for Dioptra import `dioptra.pyplugs`
             for folder in self.plugin_path:
                 if folder.is_dir():
                     self._discover_folder(folder.resolve())
@@ -105,6 +110,7 @@ class Registry:
                     del sys.modules[module]
             importlib.invalidate_caches()
             self.tasks.clear()
+            self.artifact_tasks.clear()
             self.plugins.clear()
             self.broken.clear()
             self._discovered = False
@@ -188,6 +194,10 @@ class Registry:
 
     def _collect(self, module: ModuleType, plugin: str) -> None:
         for value in vars(module).values():
+            if is_artifact_task(value) and getattr(value, "__module__", None) == module.__name__:
+                qualname = f"{module.__name__}.{value.__name__}"
+                self.artifact_tasks[qualname] = ArtifactTaskSpec(value.__name__, qualname, value, plugin)
+                continue
             spec = getattr(value, SPEC_ATTRIBUTE, None)
             if isinstance(spec, TaskSpec) and getattr(value, "__module__", None) == module.__name__:
                 spec.plugin = plugin
@@ -227,6 +237,7 @@ class Registry:
         Undecorated functions are accepted so that files written for Dioptra run unchanged.
         """
         self.discover()
+        dioptra_compat.install()
         if dotted in self.tasks:
             return self.tasks[dotted]
         module_name, _, func_name = dotted.rpartition(".")
@@ -252,6 +263,22 @@ class Registry:
             raise PluginError(
                 f"plugin {dotted!r} cannot be a task: {type(exc).__name__}: {first_line(str(exc))}"
             ) from None
+
+    def find_artifact_task(self, name: str) -> ArtifactTaskSpec | None:
+        """An artifact task by qualified name, by class name (plugins first), or a built-in."""
+        self.discover()
+        if name in self.artifact_tasks:
+            return self.artifact_tasks[name]
+        matches = [t for t in self.artifact_tasks.values() if t.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            options = ", ".join(sorted(t.qualname for t in matches))
+            raise PluginError(f"artifact task name {name!r} is ambiguous: use one of {options}")
+        builtin = BUILTIN_ARTIFACT_TASKS.get(name) or next(
+            (t for t in BUILTIN_ARTIFACT_TASKS.values() if t.qualname == name), None
+        )
+        return builtin
 
     def suggest(self, name: str) -> list[str]:
         """The closest task names, best first."""

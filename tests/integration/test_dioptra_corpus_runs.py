@@ -1,13 +1,20 @@
 """The Dioptra-format corpus's valid cases marked ``run`` run end to end, as Dioptra runs them:
-declared inputs (``required: false`` left out), null defaults, a lone ``$``, named outputs."""
+declared inputs (``required: false`` left out), null defaults, a lone ``$``, named outputs;
+and a plugin written for Dioptra with its artifact tasks."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
 import dioptra_lab
+from dioptra_lab.entrypoints import load_entrypoint
 from dioptra_lab.plugins import Registry
+from tests.conftest import PLUGINS
 from tests.unit.test_dioptra_corpus import CASES, _load
+from tests.unit.test_dioptra_plugins import DIOPTRA_PLUGINS
 
 pytestmark = pytest.mark.integration
 
@@ -24,3 +31,17 @@ def test_the_corpus_valid_cases_run(prefect_server: str, registry: Registry) -> 
     assert ran["two-outputs"]["b"]["out"] == 2
     assert ran["mixed-invocation"]["a"]["message"] == "Hey, you"
     assert ran["parameter-typed-reference"]["a"]["message"] == "Hello, joe"
+
+
+def test_a_dioptra_plugin_runs_with_its_artifact_tasks(
+    prefect_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin written for Dioptra (pyplugs tasks, an artifact-task class) runs unedited; the
+    artifact outputs are serialized by their tasks, with the checked arguments."""
+    monkeypatch.chdir(tmp_path)
+    registry = Registry([PLUGINS, DIOPTRA_PLUGINS])
+    result = dioptra_lab.run(load_entrypoint(DIOPTRA_PLUGINS / "report.yaml", registry), a=4)
+    assert result.output("text") == "4.5 Points"
+    assert Path(result.artifacts["report"]) == tmp_path / "artifacts" / "report.report"
+    assert (tmp_path / "artifacts" / "report.report").read_text() == "4.5 POINTS"
+    assert json.loads((tmp_path / "artifacts" / "total.json").read_text()) == 4.5

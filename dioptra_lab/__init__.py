@@ -31,6 +31,7 @@ _EXPORTS = {
     "run": "dioptra_lab.api",
     "describe": "dioptra_lab.api",
     "validate": "dioptra_lab.api",
+    "import_dioptra": "dioptra_lab.api",
     "list_tasks": "dioptra_lab.api",
     "task_info": "dioptra_lab.api",
     "job_info": "dioptra_lab.api",

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import nbformat
 
     from dioptra_lab.engine.results import RunResult
+    from dioptra_lab.entrypoints.dioptra_import import ImportReport
     from dioptra_lab.jobs.enqueue import SubmitOptions
 
 EntryPointLike = str | Path | EntryPoint
@@ -91,6 +92,21 @@ def validate(entrypoint: EntryPointLike) -> EntryPointInfo:
     from dioptra_lab.entrypoints.info import entrypoint_info
 
     return entrypoint_info(_load(entrypoint).validate())
+
+
+def import_dioptra(
+    source: str | Path, output: str | Path, *, config: str = "dioptra.toml", force: bool = False
+) -> ImportReport:
+    """Import a NIST Dioptra resource repository (a folder or a git URL with a ``dioptra.toml``):
+    its plugins into ``output/plugins/``, each entry point as a complete Dioptra-format YAML in
+    ``output/entrypoints/``; the report lists what could not be carried over.
+
+    Raises:
+        DioptraLabError: no such source, no or a malformed ``dioptra.toml``, ``output`` not empty.
+    """
+    from dioptra_lab.entrypoints.dioptra_import import import_dioptra as run_import
+
+    return run_import(source, output, config=config, force=force)
 
 
 def check(

@@ -54,6 +54,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from dioptra_lab.api import import_dioptra
+
+    report = import_dioptra(args.source, args.output, config=args.config, force=args.force)
+    print(report.text())
+    plugins, entrypoints = report.output / "plugins", report.output / "entrypoints"
+    print(f"\nnext: DIOPTRA_LAB_PLUGIN_PATH={plugins} dioptra-lab validate {entrypoints}/NAME.yaml")
+    return 0
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from dioptra_lab.api import compile as compile_entrypoint
 
@@ -198,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check an entry point; every problem at once")
     p.add_argument("file")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("import", help="import a Dioptra resource repository (folder or git URL)")
+    p.add_argument("source", help="a folder or git URL holding a dioptra.toml")
+    p.add_argument("-o", "--output", required=True, help="the folder to write (must be empty)")
+    p.add_argument("--config", default="dioptra.toml", help="the config file in the source")
+    p.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("compile", help="compile an entry point to a Papermill notebook")
     p.add_argument("file")

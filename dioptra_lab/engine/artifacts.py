@@ -1,7 +1,9 @@
 """Load artifact inputs from the value given for them: a path or an MLflow URI.
 
 ``runs:/RUN_ID/path`` and ``models:/NAME/VERSION`` are fetched with MLflow (imported
-only then); local files are read by suffix; anything else is passed through as is.
+only then); a file a Dioptra artifact task serialized is read back by that task's
+``deserialize`` (a sidecar file names the task); other local files are read by suffix;
+anything else is passed through as is.
 """
 
 from __future__ import annotations
@@ -69,6 +71,35 @@ def load_model(uri: str) -> Any:
     return mlflow.pyfunc.load_model(uri)
 
 
+# Beside a file an artifact task serialized: which task, so its deserialize reads it back
+ARTIFACT_TASK_SIDECAR = ".dioptra-task.json"
+
+
+def write_artifact_task_sidecar(path: Path, task_qualname: str) -> None:
+    """Record which artifact task serialized ``path`` (uploaded with it in a job)."""
+    Path(str(path) + ARTIFACT_TASK_SIDECAR).write_text(json.dumps({"task": task_qualname}))
+
+
+def _deserialized(path: Path) -> tuple[bool, Any]:
+    """(True, value) when ``path`` was written by an artifact task that can read it back."""
+    sidecar = Path(str(path) + ARTIFACT_TASK_SIDECAR)
+    if not sidecar.is_file():
+        return False, None
+    from dioptra_lab.plugins.registry import get_registry
+
+    try:
+        name = json.loads(sidecar.read_text())["task"]
+    except (ValueError, KeyError, TypeError):
+        return False, None
+    task = get_registry().find_artifact_task(str(name))
+    if task is None:
+        raise DioptraLabError(
+            f"artifact {path.name} was written by artifact task {name!r}, which no plugin defines now; "
+            "put its plugin on the plugin path"
+        )
+    return True, task.deserialize(path.parent, path.name)
+
+
 def load_artifact(value: Any) -> Any:
     """Turn the value given for an artifact input into the object it names.
 
@@ -88,10 +119,17 @@ def load_artifact(value: Any) -> Any:
             local = Path(mlflow.artifacts.download_artifacts(value))
         except Exception as exc:
             raise DioptraLabError(f"cannot fetch artifact {value}: {exc}") from exc
+        try:  # the artifact task that wrote it, when one did
+            mlflow.artifacts.download_artifacts(value + ARTIFACT_TASK_SIDECAR, dst_path=str(local.parent))
+        except Exception:  # noqa: BLE001, S110 - none: read by suffix
+            pass
         return load_artifact(str(local))
     path = Path(value)
     if not path.exists():
         raise DioptraLabError(f"artifact input {value!r}: no such file; give a path or a runs:/ URI")
+    done, value = _deserialized(path)
+    if done:
+        return value
     if path.is_dir():
         return path
     loader = LOADERS.get(path.suffix)

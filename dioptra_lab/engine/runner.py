@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dioptra_lab.config import load_settings
-from dioptra_lab.engine.artifacts import load_artifact
+from dioptra_lab.engine.artifacts import load_artifact, write_artifact_task_sidecar
 from dioptra_lab.engine.prefect_api import prefect_session, require_prefect_api
 from dioptra_lab.engine.progress import ProgressEvent, emit
 from dioptra_lab.engine.results import RunResult, StepRecord, to_jsonable
@@ -297,7 +297,9 @@ class _GraphRun:
                 folder = Path.cwd() / "artifacts"
                 folder.mkdir(exist_ok=True)
                 contents = substitute(out.contents, self.scope.lookup)
-                found[name] = str(out.artifact_task.serialize(folder, name, contents, **out.args))
+                path = out.artifact_task.serialize(folder, name, contents, **out.args)
+                write_artifact_task_sidecar(path, out.artifact_task.qualname)
+                found[name] = str(path)
             elif out.spec is not None:
                 found[name] = out.spec.func(
                     substitute(out.contents, self.scope.lookup), **substitute(out.args, self.scope.lookup)

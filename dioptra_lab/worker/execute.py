@@ -213,5 +213,10 @@ def _finish_artifacts(run_id: str, feed: LiveFeed, output: KernelOutput, execute
     look abandoned); the last progress event is recorded first."""
     feed.beat()
     _upload(run_id, executed, str(Path(EXECUTED_NOTEBOOK).parent), output)
+    serialized = executed.parent / "artifacts"  # what Dioptra's artifact tasks wrote
+    if serialized.is_dir():
+        for path in sorted(p for p in serialized.rglob("*") if p.is_file()):
+            folder = Path("artifacts") / path.parent.relative_to(serialized)
+            _upload(run_id, path, folder.as_posix(), output)
     output.close()
     _upload(run_id, output.path, str(Path(KERNEL_LOG).parent))

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import dioptra_lab
+from dioptra_lab.engine.artifacts import load_artifact
 from dioptra_lab.entrypoints import load_entrypoint
-from dioptra_lab.plugins import Registry
+from dioptra_lab.plugins import Registry, set_registry
 from tests.conftest import PLUGINS
 from tests.unit.test_dioptra_corpus import CASES, _load
 from tests.unit.test_dioptra_plugins import DIOPTRA_PLUGINS
@@ -45,3 +46,28 @@ def test_a_dioptra_plugin_runs_with_its_artifact_tasks(
     assert Path(result.artifacts["report"]) == tmp_path / "artifacts" / "report.report"
     assert (tmp_path / "artifacts" / "report.report").read_text() == "4.5 POINTS"
     assert json.loads((tmp_path / "artifacts" / "total.json").read_text()) == 4.5
+    # an artifact input given that file is read back by the task that wrote it
+    set_registry(registry)
+    try:
+        assert load_artifact(result.artifacts["report"]) == "4.5 POINTS"
+        assert load_artifact(result.artifacts["total"]) == 4.5
+    finally:
+        set_registry(None)
+
+
+def test_an_imported_resource_repository_runs(
+    prefect_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dioptra-lab import` of a repository in Dioptra's layout gives an entry point that runs:
+    its plugin (pyplugs, no __init__.py) imports, `required: false` is honoured, the artifact
+    class serializes."""
+    from dioptra_lab.entrypoints.dioptra_import import import_dioptra
+    from tests.unit.test_dioptra_import import make_repository
+
+    monkeypatch.chdir(tmp_path)
+    report = import_dioptra(make_repository(tmp_path / "repo", "hello_imported_run"), tmp_path / "out")
+    registry = Registry([tmp_path / "out" / "plugins"])
+    ep = load_entrypoint(report.entrypoints["hello-world"], registry)
+    result = dioptra_lab.run(ep, who="Bo", earlier="unused.txt")
+    assert result.output("twice") == "Hello, Bo Hello, Bo"
+    assert (tmp_path / "artifacts" / "shouted.txt").read_text() == "HELLO, BO HELLO, BO"

@@ -402,3 +402,22 @@ def test_stale_own_service_is_stopped_before_a_new_one(
         assert Redis.from_url(url).ping()
     finally:
         stack.down()
+
+
+def test_dioptra_artifact_tasks_through_the_queue(worker: str, registry: Registry) -> None:
+    """A job's artifact outputs are serialized by their artifact task and uploaded with the name
+    of the task; a later job given the artifact's runs:/ URI reads it back with that task."""
+    exp = experiment()
+    first = dioptra_lab.submit(
+        ENTRYPOINTS / "score_artifact.yaml", {"x": 1.5, "earlier": 0.5}, experiment=exp, queue=worker
+    )
+    assert first.wait(WAIT) == JobStatus.FINISHED, first.logs()
+    artifacts = set(first.results().artifacts)
+    assert {"artifacts/saved.json", "artifacts/saved.json.dioptra-task.json"} <= artifacts
+    uri = f"runs:/{first.id}/artifacts/saved.json"
+    second = dioptra_lab.submit(
+        ENTRYPOINTS / "score_artifact.yaml", {"x": 1.0, "earlier": uri}, experiment=exp, queue=worker
+    )
+    assert second.wait(WAIT) == JobStatus.FINISHED, second.logs()
+    run = mlflow_client().get_run(second.id)
+    assert run.data.metrics["again"] == 6.0  # 2 × the first job's saved 3.0

@@ -58,3 +58,13 @@ def test_dioptras_own_validator_agrees() -> None:
     assert disagree == {}
     warned = {c["id"] for c in CASES if theirs[c["id"]]["warnings"]}
     assert warned == {c["id"] for c in CASES if "warn" in c and "declared" not in c["warn"]}
+
+
+def test_random_descriptions_get_dioptras_verdict() -> None:
+    """Differential fuzzing (``tests/reliability/dioptra_differential.py``): 300 random
+    descriptions with mistakes mixed in, about a fifth of them valid; `make reliability` runs 2000."""
+    from tests.reliability.dioptra_differential import compare
+
+    agree, differ = compare(300, seed=7)
+    assert differ == []
+    assert agree == 300

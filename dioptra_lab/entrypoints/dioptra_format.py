@@ -52,9 +52,10 @@ class _Loader:
 
     In Dioptra mode the file has been judged by :mod:`dioptra_rules` already, so the
     loader's own findings about the file are not reported twice (``report`` keeps them
-    aside); what only the registry knows (a plugin that cannot be found or imported, a
-    declared input the function does not take) is reported with ``report_plugin``, and
-    disagreements between declarations and annotations become warnings.
+    aside); what only we know (a plugin that cannot be found or imported, a declared input
+    the function does not take, an artifact task's arguments, names our rules refuse) is
+    reported with ``report_ours``, and disagreements between declarations and annotations
+    become warnings.
     """
 
     def __init__(self, ep: EntryPoint, registry: Registry, dioptra: bool = False) -> None:
@@ -64,13 +65,26 @@ class _Loader:
         self.declared_tasks: dict[str, Step] = {}
         self.failed_declarations: set[str] = set()
         self.set_aside: list[Problem] = []
-        self.plugin_problems: list[Problem] = []
+        self.own_problems: list[Problem] = []
 
     def report(self, place: str, message: str) -> None:
         (self.set_aside if self.dioptra else self.ep.problems).append(Problem(place, message))
 
-    def report_plugin(self, place: str, message: str) -> None:
-        (self.plugin_problems if self.dioptra else self.ep.problems).append(Problem(place, message))
+    def report_ours(self, place: str, message: str) -> None:
+        (self.own_problems if self.dioptra else self.ep.problems).append(Problem(place, message))
+
+    def report_name(self, place: str, message: str, name: Any) -> None:
+        """A name our rules refuse (it becomes a file, a metric key or a notebook variable).
+
+        Reported in both modes: Dioptra accepts names we must not (``a/b``, ``x y``), and a
+        refused name's part is left out of the entry point. In Dioptra mode a name Dioptra
+        refuses too (not text, blank, with a dot) is reported once, in Dioptra's words.
+        """
+        dioptra_refuses = not isinstance(name, str) or not name.strip() or "." in name
+        if self.dioptra and dioptra_refuses:
+            self.report(place, message)
+        else:
+            self.report_ours(place, message)
 
     def warn(self, place: str, message: str) -> None:
         self.ep.warnings.append(Problem(place, message))
@@ -126,7 +140,7 @@ class _Loader:
         if name is not None:
             problem = entrypoint_name_problem(name)
             if problem or not isinstance(name, str):
-                self.report("name", problem or "expected a name")
+                self.report_ours("name", problem or "expected a name")
             else:
                 self.ep.name = name
         description = data.get("description")
@@ -143,7 +157,7 @@ class _Loader:
             for step_name, body in graph.items():
                 problem = part_name_problem("step", step_name)
                 if problem:
-                    self.report("graph", problem)
+                    self.report_name("graph", problem, step_name)
                     continue
                 self.load_step(step_name, body)
         if "artifacts" in data and "artifact_outputs" in data:
@@ -152,7 +166,7 @@ class _Loader:
         for name, body in self._mapping(data, section).items():
             problem = part_name_problem("artifact", name)
             if problem:
-                self.report(section, problem)
+                self.report_name(section, problem, name)
                 continue
             self.load_artifact_output(name, body)
 
@@ -183,7 +197,7 @@ class _Loader:
             problem = variable_name_problem("parameter", name)
             if problem:
                 # never compiled into a notebook: the name could be code
-                self.report(f"parameters.{brief(name, 40)}", problem)
+                self.report_name(f"parameters.{brief(name, 40)}", problem, name)
                 continue
             place = f"parameters.{name}"
             if isinstance(spec, dict) and spec and set(spec) <= {"type", "default", "description"}:
@@ -227,7 +241,7 @@ class _Loader:
         for name, decl in section.items():
             problem = variable_name_problem("artifact input", name)
             if problem:
-                self.report("artifact_inputs", problem)
+                self.report_name("artifact_inputs", problem, name)
                 continue
             found = self.outputs_from(decl, f"artifact_inputs.{name}")
             self.ep.artifact_inputs[name] = found[0] if found else [OutputSpec(name)]
@@ -244,7 +258,7 @@ class _Loader:
         try:
             spec = self.registry.find_callable(decl["plugin"])
         except PluginError as exc:
-            self.report_plugin(f"{place}.plugin", str(exc))
+            self.report_ours(f"{place}.plugin", str(exc))
             self.failed_declarations.add(short)
             return
         if self.dioptra:
@@ -286,7 +300,7 @@ class _Loader:
                 inspect.Parameter.VAR_KEYWORD,
             ):
                 if not spec.accepts_var_keywords:
-                    self.report_plugin(
+                    self.report_ours(
                         f"{place}.inputs", f"input {name!r} is not a parameter of {spec.qualname}"
                     )
                 python = InputSpec(name, dtype)
@@ -447,18 +461,18 @@ class _Loader:
         try:
             artifact_task = self.registry.find_artifact_task(task["name"])
         except PluginError as exc:
-            self.report_plugin(f"{place}.task.name", str(exc))
+            self.report_ours(f"{place}.task.name", str(exc))
             return
         if artifact_task is not None:
             # Dioptra's artifact task: its arguments are checked against its schema now
             for problem in artifact_task.argument_problems(dict(args)):
-                self.report_plugin(f"{place}.task.args", problem)
+                self.report_ours(f"{place}.task.args", problem)
             self.ep.artifact_outputs[name] = ArtifactOutput(
                 name, body["contents"], task["name"], dict(args), None, artifact_task
             )
             return
         if self.dioptra:
-            self.report_plugin(
+            self.report_ours(
                 f"{place}.task.name",
                 f"unknown artifact task {brief(task['name'])}: no plugin class of that name "
                 f"(built-in: {', '.join(BUILTIN_ARTIFACT_TASKS)})",
@@ -530,6 +544,6 @@ def load_dioptra_text(
         # Judged by Dioptra's rules; the loader's and the graph checks' own findings (kept
         # aside above, or added by validate_graph) would name the same problems twice.
         errors, warnings = check_dioptra_description(data)
-        ep.problems = errors + loader.plugin_problems
+        ep.problems = errors + loader.own_problems
         ep.warnings = warnings + ep.warnings
     return ep

@@ -68,3 +68,43 @@ def test_random_descriptions_get_dioptras_verdict() -> None:
     agree, differ = compare(300, seed=7)
     assert differ == []
     assert agree == 300
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "expected"),
+    [
+        ("graph", "a/b", "step name 'a/b' is not allowed"),
+        ("graph", "two words", "step name 'two words' is not allowed"),
+        ("parameters", "__import__('os')", "must be a Python identifier"),
+        ("parameters", "class", "must be a Python identifier"),
+    ],
+)
+def test_our_stricter_names_hold_in_dioptra_mode(
+    section: str, name: str, expected: str, registry: Registry
+) -> None:
+    """Dioptra accepts these names; we cannot (they become files, metric keys and notebook
+    variables: issue 13), so a Dioptra description with one is refused with our reason."""
+    description: dict[str, Any] = {
+        "tasks": {"shout": {"plugin": "hello_plugin.tasks.shout", "inputs": [{"message": "string"}]}},
+        "graph": {"a": {"shout": ["hi"]}},
+    }
+    if section == "graph":
+        description["graph"][name] = {"shout": ["hi"]}
+    else:
+        description["parameters"] = {name: "x"}
+    ep = _load({"id": "names", "description": description}, registry)
+    assert ep.dioptra
+    assert [p for p in map(str, ep.problems) if expected in p], ep.problems
+    assert name not in ep.steps
+    assert name not in ep.parameters
+
+
+def test_a_dotted_step_name_is_reported_once(registry: Registry) -> None:
+    description = {
+        "tasks": {"shout": {"plugin": "hello_plugin.tasks.shout", "inputs": [{"message": "string"}]}},
+        "graph": {"a.b": {"shout": ["hi"]}},
+    }
+    ep = _load({"id": "dot", "description": description}, registry)
+    assert [str(p) for p in ep.problems] == [
+        "graph.a.b: a step name may not contain a dot ($a.b means step a's output b)"
+    ]

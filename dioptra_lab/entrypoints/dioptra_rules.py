@@ -24,7 +24,7 @@ from dioptra_lab.entrypoints.dioptra_types import (
     BUILTINS,
     STRUCTURE_KEYS,
     DType,
-    Registry,
+    TypeRegistry,
     fits,
     infer,
     is_reference,
@@ -131,18 +131,17 @@ class _Checker:
                 self.error(key, f"`{key}:` is empty; give at least one")
         if self.errors:
             return
-        for name, spec in data.get("types", {}).items():
-            self.type_definition_shape(spec, f"types.{name}")
-        for name, spec in data.get("parameters", {}).items():
-            self.parameter_shape(spec, f"parameters.{name}")
-        for name, spec in data.get("tasks", {}).items():
-            self.task_shape(spec, f"tasks.{name}")
-        for name, spec in data.get("graph", {}).items():
-            self.step_shape(spec, f"graph.{name}")
-        for name, spec in data.get("artifact_inputs", {}).items():
-            self.outputs_shape(spec, f"artifact_inputs.{name}")
-        for name, spec in data.get("artifact_outputs", {}).items():
-            self.artifact_output_shape(spec, f"artifact_outputs.{name}")
+        shapes = {
+            "types": self.type_definition_shape,
+            "parameters": self.parameter_shape,
+            "tasks": self.task_shape,
+            "graph": self.step_shape,
+            "artifact_inputs": self.outputs_shape,
+            "artifact_outputs": self.artifact_output_shape,
+        }
+        for section, check in shapes.items():
+            for name, spec in data.get(section, {}).items():
+                check(spec, f"{section}.{name}")
 
     def type_definition_shape(self, spec: Any, place: str) -> None:
         if spec is None:
@@ -486,7 +485,7 @@ class _Checker:
     # -- types ------------------------------------------------------------------------
     def check_types(self) -> None:
         data = self.data
-        registry = Registry(data.get("types", {}), self.error)
+        registry = TypeRegistry(data.get("types", {}), self.error)
         if self.errors:
             return
         param_types: dict[str, DType] = {}

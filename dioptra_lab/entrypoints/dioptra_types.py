@@ -143,7 +143,7 @@ def type_cycle(definitions: dict[str, Any]) -> list[str] | None:
     return find_cycle(deps)
 
 
-class Registry:
+class TypeRegistry:
     """The built-in types and a file's ``types:``; problems of definitions go to ``report``.
 
     Call only on a ``types:`` section whose references resolve and has no cycle.

@@ -221,15 +221,10 @@ class Registry:
     def get(self, name: str) -> TaskSpec:
         """Find a task by qualified name (``pkg.module.func``) or unique short name."""
         self.discover()
-        if name in self.tasks:
-            return self.tasks[name]
-        matches = [t for t in self.tasks.values() if t.name == name]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            options = ", ".join(sorted(t.qualname for t in matches))
-            raise PluginError(f"task name {name!r} is ambiguous: use one of {options}")
-        raise UnknownTaskError(name, self.suggest(name), self._broken_hint(name))
+        found = _by_name(self.tasks, name, "task")
+        if found is None:
+            raise UnknownTaskError(name, self.suggest(name), self._broken_hint(name))
+        return found
 
     def find_callable(self, dotted: str) -> TaskSpec:
         """Resolve Dioptra's ``plugin: package.module.function``: registry first, then import.
@@ -237,7 +232,6 @@ class Registry:
         Undecorated functions are accepted so that files written for Dioptra run unchanged.
         """
         self.discover()
-        dioptra_compat.install()
         if dotted in self.tasks:
             return self.tasks[dotted]
         module_name, _, func_name = dotted.rpartition(".")
@@ -267,18 +261,12 @@ class Registry:
     def find_artifact_task(self, name: str) -> ArtifactTaskSpec | None:
         """An artifact task by qualified name, by class name (plugins first), or a built-in."""
         self.discover()
-        if name in self.artifact_tasks:
-            return self.artifact_tasks[name]
-        matches = [t for t in self.artifact_tasks.values() if t.name == name]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            options = ", ".join(sorted(t.qualname for t in matches))
-            raise PluginError(f"artifact task name {name!r} is ambiguous: use one of {options}")
-        builtin = BUILTIN_ARTIFACT_TASKS.get(name) or next(
+        found = _by_name(self.artifact_tasks, name, "artifact task")
+        if found is not None:
+            return found
+        return BUILTIN_ARTIFACT_TASKS.get(name) or next(
             (t for t in BUILTIN_ARTIFACT_TASKS.values() if t.qualname == name), None
         )
-        return builtin
 
     def suggest(self, name: str) -> list[str]:
         """The closest task names, best first."""
@@ -297,6 +285,17 @@ class Registry:
         if self.broken:
             return f"{len(self.broken)} plugin module(s) failed to import; see `dioptra-lab plugins list`"
         return ""
+
+
+def _by_name(table: dict[str, Any], name: str, kind: str) -> Any:
+    """A task (or artifact task) by qualified name, else by its short name when only one has it."""
+    if name in table:
+        return table[name]
+    matches = [t for t in table.values() if t.name == name]
+    if len(matches) > 1:
+        options = ", ".join(sorted(t.qualname for t in matches))
+        raise PluginError(f"{kind} name {name!r} is ambiguous: use one of {options}")
+    return matches[0] if matches else None
 
 
 def _defined_under(module: ModuleType, location: Path) -> bool:

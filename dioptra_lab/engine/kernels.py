@@ -51,6 +51,7 @@ from typing import Any, cast
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
+from dioptra_lab.engine.zygote import OWNER_ENV
 from dioptra_lab.processes import pid_alive
 
 log = logging.getLogger(__name__)
@@ -384,7 +385,7 @@ class Zygote:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, **self.environment},
+            env={**os.environ, **self.environment, OWNER_ENV: str(os.getpid())},
             start_new_session=True,
         )
         if self.proc.stdin is not None:
@@ -423,6 +424,11 @@ class Zygote:
         self.proc.stdin.write((json.dumps(request) + "\n").encode())
         self.proc.stdin.flush()
         return int(self._read(timeout)["pid"])
+
+    def kill(self) -> None:
+        """Kill a zygote at once (e.g. one still importing when its owner stops)."""
+        if self.proc is not None and self.proc.poll() is None:
+            _kill_group(self.proc.pid)
 
     def close(self) -> None:
         """Stop the zygote (its kernels follow it within a second)."""
@@ -517,6 +523,7 @@ class KernelPool:
         self.backoff = backoff
         self.log_path = log_path
         self.zygote: Zygote | None = None
+        self._starting: Zygote | None = None  # the zygote importing, before it is ready
         self.retired: list[Zygote] = []
         self.out: dict[int, int] = {}  # handed-out kernels per zygote (by id)
         self.ready: list[WarmKernel] = []
@@ -568,7 +575,11 @@ class KernelPool:
             with self._cond:
                 self.retired.append(zygote)
         self.zygote = None
-        zygote = Zygote(environment, self.imports, self.log_path).start()
+        zygote = self._starting = Zygote(environment, self.imports, self.log_path)
+        try:
+            zygote.start()
+        finally:
+            self._starting = None
         if self._stop.is_set():
             zygote.close()
             raise RuntimeError("the pool is closing")
@@ -649,9 +660,20 @@ class KernelPool:
             key = id(kernel.zygote)
             self.out[key] = max(0, self.out.get(key, 0) - 1)
 
+    def stop_warming(self) -> None:
+        """Warm nothing more (the owner is stopping): a zygote still importing is killed now,
+        not seconds later when its imports are done. Kernels ready or handed out are left to
+        :meth:`close` and :meth:`release`."""
+        self._stop.set()
+        starting = self._starting
+        if starting is not None:
+            starting.kill()
+        with self._cond:
+            self._cond.notify_all()
+
     def close(self, timeout: float = 10.0) -> None:
         """Stop warming, shut every kernel of the pool and the zygote down."""
-        self._stop.set()
+        self.stop_warming()
         with self._cond:
             kernels = list(self.ready)
             self.ready.clear()

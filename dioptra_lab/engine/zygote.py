@@ -14,13 +14,17 @@ that starts from the same clean state, and re-seeds Python's and NumPy's random
 generators so that jobs do not share random streams.
 
 The zygote exits when its standard input closes (its owner died or let it go), and while it
-imports (seconds, before it reads its input) as soon as its parent, the owner, is gone; each
+imports (seconds, before it reads its input) as soon as its owner is gone: the kernel kills it
+then (``PR_SET_PDEATHSIG``, even while an import holds the interpreter), a watch thread does
+where that is not available, and it does not start importing if the owner named in
+``DIOPTRA_LAB_ZYGOTE_OWNER`` is already dead; each
 child kernel exits within a second of the zygote's death (ipykernel's parent poller), so nothing
 outlives the worker that owns them.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
@@ -29,6 +33,11 @@ import sys
 import threading
 from collections.abc import Callable
 from typing import Any
+
+OWNER_ENV = "DIOPTRA_LAB_ZYGOTE_OWNER"
+"""The owner's pid, set by the owner (:class:`dioptra_lab.engine.kernels.Zygote`)."""
+
+_PR_SET_PDEATHSIG = 1
 
 KERNEL_MODULES = (
     "ipykernel.kernelapp",
@@ -84,11 +93,27 @@ def _become_kernel(connection_file: str, cwd: str, log_path: str | None, start_d
     app.start()
 
 
+def _parent_death_signal(signum: int) -> bool:
+    """Ask Linux to send ``signum`` to this process when its parent dies (0: no longer)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)) == 0
+    except (OSError, AttributeError):  # not Linux: the watch thread alone
+        return False
+
+
 def _exit_if_orphaned_until() -> Callable[[], None]:
-    """Watch, while the imports run, for the owner's death (the parent changes): exit then,
-    rather than import for seconds and only then find the input closed. Returns the call
-    that ends the watch (no thread is left when kernels are forked)."""
-    owner, done = os.getppid(), threading.Event()
+    """Watch, while the imports run, for the owner's death: exit then, rather than import for
+    seconds and only then find the input closed. A C extension's import can hold the
+    interpreter for seconds, so the kernel's parent-death signal does it where it can; the
+    thread is the fallback. Returns the call that ends the watch (no thread is left, and the
+    signal is off, when kernels are forked)."""
+    given = os.environ.pop(OWNER_ENV, "")
+    owner = int(given) if given.isdigit() else os.getppid()
+    killed_with_owner = _parent_death_signal(signal.SIGKILL)
+    if os.getppid() != owner:  # the owner died before the signal was asked for
+        os._exit(0)
+    done = threading.Event()
 
     def watch() -> None:
         while not done.wait(0.2):
@@ -101,6 +126,8 @@ def _exit_if_orphaned_until() -> Callable[[], None]:
     def stop() -> None:
         done.set()
         watcher.join()
+        if killed_with_owner:  # the owner now lets it go by closing its input
+            _parent_death_signal(0)
 
     return stop
 

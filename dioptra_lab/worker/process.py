@@ -181,6 +181,26 @@ class DioptraWorker(Worker):
         except RedisError as exc:  # the horse is gone; the reconcilers settle its job
             self.log.error("Worker %s: job %s: Redis failed around it: %s", self.name, job.id, exc)
 
+    # -- stopping --------------------------------------------------------------------
+    def subscribe(self) -> None:
+        """RQ's command channel, listened to by a thread that checks for its stop every
+        second: RQ's own waits up to 60 s per read, and redis-py's ``stop()`` joins the thread
+        after unsubscribing, so a SIGTERM'd worker could take a minute to exit (found in CI:
+        a stopped worker still running 30 s later, its kernels with it)."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=1.0, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        """Warm shutdown (RQ's), and no kernel is warmed from now on: a zygote still
+        importing is stopped at once rather than at the end of the main loop."""
+        if self.kernels is not None:
+            self.kernels.stop_warming()
+        super().request_stop(signum, frame)
+
     def register_death(self) -> None:
         try:
             super().register_death()

@@ -406,6 +406,8 @@ def redis_values(conn: Redis) -> Iterator[tuple[bytes, bytes]]:
     set and sorted set members (and scores), stream entries' fields and values."""
     for key in conn.scan_iter(count=500):
         kind = conn.type(key).decode()
+        if kind == "none":  # expired between SCAN and TYPE (e.g. RQ's short-lived rq:wip:<queue>)
+            continue
         yield key, key
         if kind == "string":
             yield key, conn.get(key) or b""

@@ -8,6 +8,7 @@ entry point that fails in a plain cell gets the cell's number and exception from
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -16,7 +17,7 @@ import nbformat
 
 from dioptra_lab.engine.kernels import ConnectedKernelManager, KernelHandle, kill_kernel, prepare_kernel
 from dioptra_lab.engine.results import read_failure, read_results, to_jsonable
-from dioptra_lab.entrypoints.compile import KERNEL_NAME, compile_entrypoint
+from dioptra_lab.entrypoints.compile import FALLBACK_KERNEL, KERNEL_NAME, compile_entrypoint
 from dioptra_lab.entrypoints.model import EntryPoint
 from dioptra_lab.errors import ExecutionError
 from dioptra_lab.models import Failure
@@ -88,6 +89,18 @@ def _register_engine() -> None:
     papermill_engines.register(ENGINE, ThrottledEngine)
 
 
+@functools.lru_cache(maxsize=8)
+def installed_kernel(name: str) -> str:
+    """``name`` when its kernel spec is installed, else ``python3`` for our own spec (an
+    environment where the package was not installed with its data files, e.g. a plain
+    ``PYTHONPATH`` checkout); any other missing name is left for Papermill to report."""
+    if name != KERNEL_NAME:
+        return name
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return name if name in KernelSpecManager().find_kernel_specs() else FALLBACK_KERNEL
+
+
 def execute_notebook(
     notebook: nbformat.NotebookNode | str | Path,
     output: str | Path,
@@ -107,7 +120,8 @@ def execute_notebook(
         notebook: a notebook object or a path.
         output: where the executed notebook goes (also when it fails).
         parameters: values Papermill injects after the ``parameters`` cell.
-        kernel_name: the kernel; default the notebook's own, else ``python3``.
+        kernel_name: the kernel; default the notebook's own, else ``dioptra-lab`` (``python3``
+            where that spec is not installed).
         cwd: the kernel's working folder.
         timeout: seconds allowed per cell (``None``: no limit).
         stdout: where the kernel's standard output is copied (a file-like object).
@@ -127,7 +141,7 @@ def execute_notebook(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), 4)
-    name = kernel_name or nb.metadata.get("kernelspec", {}).get("name") or KERNEL_NAME
+    name = installed_kernel(kernel_name or nb.metadata.get("kernelspec", {}).get("name") or KERNEL_NAME)
     _register_engine()
     connected: dict[str, Any] = {}
     if kernel is not None:

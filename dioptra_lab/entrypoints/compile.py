@@ -21,7 +21,12 @@ from dioptra_lab.entrypoints.model import EntryPoint, Step
 from dioptra_lab.errors import brief
 from dioptra_lab.plugins.registry import get_registry
 
-KERNEL_NAME = "python3"
+KERNEL_NAME = "dioptra-lab"
+"""The kernel spec compiled notebooks name (``kernels/dioptra-lab``: this environment's Python;
+installed by the package, ``make setup`` and the images)."""
+KERNEL_DISPLAY_NAME = "Python 3 (dioptra_lab)"
+FALLBACK_KERNEL = "python3"
+"""What runs a notebook naming :data:`KERNEL_NAME` where that spec is not installed."""
 SETUP_TAG = "dioptra-lab-setup"
 
 
@@ -131,7 +136,7 @@ def compile_entrypoint(ep: EntryPoint, *, portable: bool = False) -> nbformat.No
     source = (ep.path.name if ep.path else ep.name) if portable else ep.source
     nb = new_notebook(
         metadata={
-            "kernelspec": {"name": KERNEL_NAME, "display_name": "Python 3", "language": "python"},
+            "kernelspec": {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME, "language": "python"},
             "language_info": {"name": "python"},
             "dioptra_lab": {"entrypoint": ep.name, "source": source, "sha256": ep.digest},
         }

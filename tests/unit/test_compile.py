@@ -19,7 +19,7 @@ def test_compiled_notebook_structure(registry: Registry) -> None:
     nb = compile_entrypoint(ep)
     nbformat.validate(nb)
     assert nb.nbformat == 4
-    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.metadata.kernelspec.name == "dioptra-lab"
     assert nb.metadata.dioptra_lab.sha256 == ep.digest
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1

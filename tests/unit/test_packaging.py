@@ -40,6 +40,7 @@ def test_the_wheel_carries_the_prebuilt_lab_extension_and_the_server_config(tmp_
     assert any("/static/remoteEntry." in n for n in shared), "no built JavaScript in the wheel"
     assert any(n.endswith("data/etc/jupyter/jupyter_server_config.d/dioptra_lab.json") for n in names)
     assert "dioptra_lab/server/routes.py" in names
+    assert any(n.endswith("data/share/jupyter/kernels/dioptra-lab/kernel.json") for n in names)
     assert not [n for n in names if "node_modules" in n or n.endswith(".ts")]
 
 
@@ -56,3 +57,28 @@ def test_jupyter_lists_both_extensions_enabled_and_ok() -> None:
     server = listing("server", "extension", "list")
     assert re.search(r"dioptra_lab enabled", server), server
     assert re.search(r"dioptra_lab [\d.]+ OK", server), server
+
+
+def test_the_dioptra_lab_kernel_spec_runs_this_environments_python() -> None:
+    """Compiled notebooks name the `dioptra-lab` kernel: installed with the package (make setup,
+    the images), it starts this environment's interpreter, not whatever `python3` is first."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import start_new_kernel
+
+    from dioptra_lab.entrypoints.compile import KERNEL_NAME
+
+    specs = KernelSpecManager().find_kernel_specs()
+    assert KERNEL_NAME in specs, f"the {KERNEL_NAME} kernel spec is not installed: {sorted(specs)}"
+    assert Path(specs[KERNEL_NAME]).resolve().is_relative_to(Path(sys.prefix).resolve())
+    manager, client = start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=120)
+    try:
+        printed: list[str] = []
+        client.execute_interactive(
+            "import sys; print(sys.executable)",
+            timeout=60,
+            output_hook=lambda msg: printed.append(msg["content"].get("text", "")),
+        )
+        assert Path("".join(printed).strip()) == Path(sys.executable)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

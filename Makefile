@@ -9,7 +9,7 @@ LABEXT_DEST := $(VENV)/share/jupyter/labextensions/dioptra-lab
 LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json \
 	labextension/yarn.lock labextension/tsconfig.json
 
-.PHONY: setup labextension labextension-test redis chromium demo test reliability lint format benchmarks clean
+.PHONY: setup labextension labextension-test redis chromium docker-compose demo test reliability lint format benchmarks clean
 
 setup: $(STAMP) $(LABEXT_LINKED)
 
@@ -61,6 +61,14 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
+# `docker-compose config` validates docker-compose.yml in the tests (no Docker daemon needed):
+# Debian's docker-compose package when it is missing.
+docker-compose:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+		echo "docker-compose not found: installing Debian's docker-compose with apt-get"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker-compose; }
+
 demo: setup redis
 	$(BIN)/dioptra-lab demo
 
@@ -71,7 +79,7 @@ lint: setup
 
 # The whole suite, the fault campaign's sample (tests/reliability/test_campaign_sample.py:
 # 10 faults and a 50-job load, ~3.5 min) included.
-test: setup redis chromium lint labextension-test
+test: setup redis chromium docker-compose lint labextension-test
 	$(BIN)/python -m pytest
 
 # Issue 13's evidence at scale (make test runs a sample of each): a fault-injection campaign of

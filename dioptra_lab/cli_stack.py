@@ -81,12 +81,33 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    if args.healthcheck:
+        return worker_healthcheck()
     from dioptra_lab.worker.process import run_worker
 
+    if args.queue is None:
+        raise DioptraLabError("`dioptra-lab worker` needs --queue, e.g. --queue cpu")
     queues = split_names(args.queue)
     if not queues:
         raise DioptraLabError("--queue needs at least one queue name, e.g. --queue cpu")
     run_worker(queues, gpu=args.gpu, name=args.name, burst=args.burst)
+    return 0
+
+
+def worker_healthcheck() -> int:
+    """Exit 0 when Redis has a fresh heartbeat of a worker on this host (a container's
+    healthcheck: the worker process may be running yet unable to reach Redis)."""
+    import socket
+
+    from dioptra_lab.jobs.queues import live_workers_on_host
+
+    host = socket.gethostname()
+    workers = live_workers_on_host(host)
+    if not workers:
+        print(f"unhealthy: Redis has no fresh worker heartbeat from host {host}")
+        return 1
+    for worker in workers:
+        print(f"healthy: {worker.name} ({worker.state}, queues {','.join(worker.queues)})")
     return 0
 
 
@@ -159,8 +180,13 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("worker", help="serve queues (an RQ worker running jobs in fresh kernels)")
-    p.add_argument("--queue", required=True, help="queue name(s), comma-separated")
+    p.add_argument("--queue", default=None, help="queue name(s), comma-separated (required to serve)")
     p.add_argument("--gpu", default=None, help="GPU id for this worker's kernels (CUDA_VISIBLE_DEVICES)")
     p.add_argument("--name", default=None)
     p.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    p.add_argument(
+        "--healthcheck",
+        action="store_true",
+        help="exit 0 if Redis has a fresh heartbeat of a worker on this host, else 1 (containers)",
+    )
     p.set_defaults(func=cmd_worker)

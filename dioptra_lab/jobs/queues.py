@@ -7,6 +7,7 @@ minute or more): a worker of ours beats at least every half of that timeout, idl
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -54,6 +55,26 @@ def worker_info(worker: Any, now: float | None = None) -> WorkerInfo:
         gpu=_gpu_of(worker.name),
         last_heartbeat=beat,
     )
+
+
+def live_workers_on_host(hostname: str | None = None) -> list[WorkerInfo]:
+    """The workers registered from ``hostname`` (default this host: a container's name) whose
+    heartbeat is fresh: what a worker container's healthcheck asks Redis.
+
+    Raises:
+        ServiceError: Redis is not configured or does not answer.
+    """
+    from rq import Worker
+
+    host = hostname or socket.gethostname()
+    now = time.time()
+    found = []
+    for worker in Worker.all(connection=redis_connection(), serializer=serializer()):
+        if worker.hostname == host:
+            info = worker_info(worker, now)
+            if info.state != DEAD:
+                found.append(info)
+    return found
 
 
 def _gpu_of(worker_name: str) -> str | None:

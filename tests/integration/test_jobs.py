@@ -421,3 +421,34 @@ def test_dioptra_artifact_tasks_through_the_queue(worker: str, registry: Registr
     assert second.wait(WAIT) == JobStatus.FINISHED, second.logs()
     run = mlflow_client().get_run(second.id)
     assert run.data.metrics["again"] == 6.0  # 2 × the first job's saved 3.0
+
+
+def test_worker_healthcheck_asks_redis_for_this_hosts_heartbeat(worker: str) -> None:
+    """A worker container's healthcheck: healthy while Redis has a fresh heartbeat of a worker
+    on this host; a killed worker's stale heartbeat (and another host's) does not count."""
+    from dioptra_lab.jobs.queues import live_workers_on_host
+
+    wait_for(lambda: any(worker in w.queues for w in live_workers_on_host()), WAIT, "the worker to register")
+    check = subprocess.run(
+        [str(BIN / "dioptra-lab"), "worker", "--healthcheck"], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "healthy: " in check.stdout
+    assert f"queues {worker}" in check.stdout
+    assert live_workers_on_host("elsewhere.invalid") == []
+    queue = f"health-{uuid.uuid4().hex[:6]}"
+    lone = start_worker(queue)
+    try:
+        wait_for(
+            lambda: any(queue in w.queues for w in live_workers_on_host()), WAIT, "the worker's heartbeat"
+        )
+        os.killpg(lone.pid, signal.SIGKILL)
+        lone.wait(10)
+        # DIOPTRA_LAB_HEARTBEAT_TIMEOUT is 6 s in the tests
+        wait_for(
+            lambda: not any(queue in w.queues for w in live_workers_on_host()), 30, "its beat to go stale"
+        )
+    finally:
+        if lone.poll() is None:
+            os.killpg(lone.pid, signal.SIGKILL)
+            lone.wait()

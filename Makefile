@@ -9,7 +9,7 @@ LABEXT_DEST := $(VENV)/share/jupyter/labextensions/dioptra-lab
 LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json \
 	labextension/yarn.lock labextension/tsconfig.json
 
-.PHONY: setup labextension labextension-test redis chromium docker-compose demo test reliability lint format benchmarks clean
+.PHONY: setup labextension labextension-test redis chromium deploy-tools demo test reliability lint format benchmarks clean
 
 setup: $(STAMP) $(LABEXT_LINKED)
 
@@ -46,28 +46,28 @@ labextension-test: $(LABEXT_OUT)
 	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm test
 	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm lint
 
-# redis-server comes from Debian's package when it is missing.
-redis:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "redis-server not found: installing it with apt-get"; \
+# System tools from Debian's packages, installed with apt-get when their command is missing:
+# $(call apt_install,COMMAND,PACKAGE)
+define apt_install
+	@command -v $(1) >/dev/null 2>&1 || { \
+		echo "$(1) not found: installing Debian's $(2) with apt-get"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server; }
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(2); }
+endef
+
+redis:
+	$(call apt_install,redis-server,redis-server)
 
 # The browser tests drive Debian's chromium with Playwright; never `playwright install`
 # (it downloads a browser of its own, which fails on these machines).
 chromium:
-	@test -x /usr/bin/chromium || { \
-		echo "/usr/bin/chromium not found: installing Debian's chromium with apt-get"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	$(call apt_install,/usr/bin/chromium,chromium)
 
-# `docker-compose config` validates docker-compose.yml in the tests (no Docker daemon needed):
-# Debian's docker-compose package when it is missing.
-docker-compose:
-	@command -v docker-compose >/dev/null 2>&1 || { \
-		echo "docker-compose not found: installing Debian's docker-compose with apt-get"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker-compose; }
+# `docker-compose config` validates docker-compose.yml in the tests (no Docker daemon needed);
+# `ip netns` (iproute2) builds the three hosts of tests/integration/test_hosts.py.
+deploy-tools:
+	$(call apt_install,docker-compose,docker-compose)
+	$(call apt_install,ip,iproute2)
 
 demo: setup redis
 	$(BIN)/dioptra-lab demo
@@ -79,7 +79,7 @@ lint: setup
 
 # The whole suite, the fault campaign's sample (tests/reliability/test_campaign_sample.py:
 # 10 faults and a 50-job load, ~3.5 min) included.
-test: setup redis chromium docker-compose lint labextension-test
+test: setup redis chromium deploy-tools lint labextension-test
 	$(BIN)/python -m pytest
 
 # Issue 13's evidence at scale (make test runs a sample of each): a fault-injection campaign of

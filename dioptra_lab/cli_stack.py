@@ -21,6 +21,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         gpus=split_names(args.gpus) or None,
         dashboards=not args.no_dashboards,
         lab=not args.no_lab,
+        host=args.host,
     )
     print_connection_help(urls, stack.home)
     return 0
@@ -64,12 +65,35 @@ def print_connection_help(urls: dict[str, str], home: Any) -> None:
         print(f"  Dashboards  {urls['dashboards']}")
         print("              (`dioptra-lab dashboard results` for the results explorer)")
     print(f"\nProcesses started here find the stack through {home}/stack.json (owner-only).")
-    print("Elsewhere (another host, a container), set (it carries Redis's password, keep it private):")
-    print(
-        f"  export DIOPTRA_LAB_REDIS_URL={urls['redis']} MLFLOW_TRACKING_URI={urls['mlflow']} "
-        f"PREFECT_API_URL={urls['prefect']}"
-    )
+    print("Elsewhere (another host, a container), set (it carries the passwords, keep it private):")
+    print(f"  {export_line(urls, home)}")
     print("Stop everything with `dioptra-lab down`.")
+
+
+def export_line(urls: dict[str, str], home: Any) -> str:
+    """The variables a worker or client elsewhere needs: the three URLs (Redis's carries its
+    password) and, for a stack started with ``--host``, MLflow's and Prefect's credentials."""
+    from dioptra_lab.config import (
+        MLFLOW_CREDENTIALS_KEY,
+        MLFLOW_PASSWORD_ENV,
+        MLFLOW_USER_ENV,
+        PREFECT_AUTH_ENV,
+        PREFECT_CREDENTIALS_KEY,
+        read_stack_file,
+    )
+
+    stack = read_stack_file(home)
+    values = {
+        "DIOPTRA_LAB_REDIS_URL": urls["redis"],
+        "MLFLOW_TRACKING_URI": urls["mlflow"],
+        "PREFECT_API_URL": urls["prefect"],
+    }
+    if stack.get(MLFLOW_CREDENTIALS_KEY):
+        user, _, password = str(stack[MLFLOW_CREDENTIALS_KEY]).partition(":")
+        values[MLFLOW_USER_ENV], values[MLFLOW_PASSWORD_ENV] = user, password
+    if stack.get(PREFECT_CREDENTIALS_KEY):
+        values[PREFECT_AUTH_ENV] = str(stack[PREFECT_CREDENTIALS_KEY])
+    return "export " + " ".join(f"{name}={value}" for name, value in values.items())
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -161,6 +185,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--gpus", default=None, help="comma-separated GPU ids, one per worker in turn")
     p.add_argument("--no-dashboards", action="store_true", help="do not start the dashboards' Voila server")
     p.add_argument("--no-lab", action="store_true", help="do not start JupyterLab (with the extension)")
+    p.add_argument(
+        "--host",
+        default=None,
+        metavar="ADDRESS",
+        help="listen on this address so workers on other hosts can join (then MLflow and Prefect "
+        "require passwords too; default 127.0.0.1, password-free but Redis)",
+    )
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser(

@@ -7,6 +7,11 @@ first folder that holds a ``.dioptra_lab/`` stack folder, a ``dioptra_lab.toml``
 ``pyproject.toml`` (like git finds ``.git``), so a kernel started in ``notebooks/``, the
 command line and a widget find the same stack anywhere inside a project. A worker on
 another host finds it through the environment variables.
+
+A stack started with ``dioptra-lab up --host ADDRESS`` has passwords on MLflow and Prefect too
+(Redis always has one); :func:`load_settings` puts them where MLflow's and Prefect's clients
+read them (:data:`CREDENTIAL_ENVS`), for the stack's own servers only: a server configured by
+its environment variable gets the credentials configured beside it, never the stack's.
 """
 
 from __future__ import annotations
@@ -27,6 +32,14 @@ PLUGIN_PATH_ENV = "DIOPTRA_LAB_PLUGIN_PATH"
 REDIS_URL_ENV = "DIOPTRA_LAB_REDIS_URL"
 PREFECT_URL_ENV = "PREFECT_API_URL"
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
+MLFLOW_USER_ENV = "MLFLOW_TRACKING_USERNAME"
+MLFLOW_PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
+PREFECT_AUTH_ENV = "PREFECT_API_AUTH_STRING"
+CREDENTIAL_ENVS = (MLFLOW_USER_ENV, MLFLOW_PASSWORD_ENV, PREFECT_AUTH_ENV)
+"""Where MLflow's client (basic auth) and Prefect's (``user:password``) read credentials."""
+MLFLOW_CREDENTIALS_KEY = "mlflow_credentials"
+PREFECT_CREDENTIALS_KEY = "prefect_auth_string"
+"""stack.json's keys for the stack's own MLflow and Prefect credentials (``user:password``)."""
 CONFIG_FILE = "dioptra_lab.toml"
 DEFAULT_HOME = ".dioptra_lab"
 STACK_FILE = "stack.json"
@@ -132,6 +145,18 @@ def _split_path(value: str, base: Path) -> list[Path]:
     return [(base / p).resolve() for p in value.split(os.pathsep) if p.strip()]
 
 
+def _export_stack_credentials(stack: dict[str, Any]) -> None:
+    """The stack's own MLflow and Prefect credentials, where their clients in this process
+    (and the processes it starts) read them; never for a server configured elsewhere, and
+    never over credentials set explicitly."""
+    if not os.environ.get(MLFLOW_URI_ENV) and stack.get(MLFLOW_CREDENTIALS_KEY):
+        user, _, password = str(stack[MLFLOW_CREDENTIALS_KEY]).partition(":")
+        os.environ.setdefault(MLFLOW_USER_ENV, user)
+        os.environ.setdefault(MLFLOW_PASSWORD_ENV, password)
+    if not os.environ.get(PREFECT_URL_ENV) and stack.get(PREFECT_CREDENTIALS_KEY):
+        os.environ.setdefault(PREFECT_AUTH_ENV, str(stack[PREFECT_CREDENTIALS_KEY]))
+
+
 def load_settings(cwd: Path | None = None) -> Settings:
     """Resolve the settings for the current process (see the module docstring).
 
@@ -153,6 +178,7 @@ def load_settings(cwd: Path | None = None) -> Settings:
             plugin_value = os.pathsep.join(str(p) for p in plugin_value)
         plugin_path = _split_path(str(plugin_value), root)
     stack = read_stack_file(home)
+    _export_stack_credentials(stack)
     return Settings(
         home=home,
         plugin_path=plugin_path,

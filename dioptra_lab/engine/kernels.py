@@ -118,13 +118,15 @@ def warm_imports() -> tuple[str, ...]:
 
 
 def stack_environment() -> dict[str, str]:
-    """What every kernel needs from the stack, known before a job arrives: its home and the
-    MLflow and Prefect addresses (Prefect reads its URL when it is imported, in the zygote).
-    A warm kernel whose stack environment no longer matches is discarded, never used."""
-    from dioptra_lab.config import MLFLOW_URI_ENV, PREFECT_URL_ENV, load_settings
+    """What every kernel needs from the stack, known before a job arrives: its home, the
+    MLflow and Prefect addresses (Prefect reads its URL when it is imported, in the zygote)
+    and their credentials where they have some. A warm kernel whose stack environment no
+    longer matches is discarded, never used."""
+    from dioptra_lab.config import CREDENTIAL_ENVS, MLFLOW_URI_ENV, PREFECT_URL_ENV, load_settings
 
     settings = load_settings()
     env = {"DIOPTRA_LAB_HOME": str(settings.home)}
+    env.update({name: os.environ[name] for name in CREDENTIAL_ENVS if os.environ.get(name)})
     if settings.mlflow_tracking_uri:
         env[MLFLOW_URI_ENV] = settings.mlflow_tracking_uri
     if settings.prefect_api_url:

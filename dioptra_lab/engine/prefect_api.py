@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dioptra_lab.config import PREFECT_URL_ENV, load_settings
+from dioptra_lab.config import PREFECT_AUTH_ENV, PREFECT_URL_ENV, load_settings
 from dioptra_lab.errors import ServiceError
 from dioptra_lab.processes import http_ok
 
@@ -165,23 +165,24 @@ def _settings_context(url: str, results: Path) -> Any:
     """Prefect's settings for flows against ``url`` with results under ``results``."""
     from prefect.context import SettingsContext, get_settings_context
     from prefect.settings import (
+        PREFECT_API_AUTH_STRING,
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_RESULTS_LOCAL_STORAGE_PATH,
     )
 
     current = get_settings_context()
-    return SettingsContext(
-        profile=current.profile,
+    updates: dict[Any, Any] = {
+        PREFECT_API_URL: url,
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH: results,
         # Prefect's flow heartbeat thread is joined at exit and costs ~1 s per flow;
         # crashed runs are detected by the worker's own heartbeat (RQ job meta).
-        settings=current.settings.copy_with_update(
-            updates={
-                PREFECT_API_URL: url,
-                PREFECT_RESULTS_LOCAL_STORAGE_PATH: results,
-                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-            }
-        ),
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+    }
+    if os.environ.get(PREFECT_AUTH_ENV):  # a server with a password (set after a warm kernel's
+        updates[PREFECT_API_AUTH_STRING] = os.environ[PREFECT_AUTH_ENV]  # `import prefect`)
+    return SettingsContext(
+        profile=current.profile, settings=current.settings.copy_with_update(updates=updates)
     )
 
 

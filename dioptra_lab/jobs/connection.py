@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from dioptra_lab.config import load_settings, masked_url
+from dioptra_lab.config import load_settings
 from dioptra_lab.errors import ServiceError
+from dioptra_lab.tracking.client import redis_error
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -69,9 +70,7 @@ def redis_connection(check: bool = True, *, patient: bool = False) -> Redis:
         try:
             conn.ping()
         except RedisError as exc:
-            raise ServiceError(
-                f"Redis at {masked_url(url)} does not answer ({exc}); start it with `dioptra-lab up`"
-            ) from exc
+            raise redis_error(url, exc) from exc
     return conn
 
 

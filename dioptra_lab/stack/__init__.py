@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dioptra_lab.config import Settings, load_settings, masked_url
+from dioptra_lab.errors import ServiceError
 from dioptra_lab.processes import stop_pid
-from dioptra_lab.stack.base import URL_KEYS, Announce, ServiceState, StackState, executable, quiet
+from dioptra_lab.stack.base import LOOPBACK, URL_KEYS, Announce, ServiceState, StackState, executable, quiet
 from dioptra_lab.stack.kernels import KernelShelf
 from dioptra_lab.stack.lab import LabService
 from dioptra_lab.stack.mlflow import MlflowService
@@ -159,8 +160,14 @@ class Stack:
         gpus: list[str] | None = None,
         dashboards: bool = True,
         lab: bool = False,
+        host: str | None = None,
     ) -> dict[str, str]:
         """Start (or reuse) Redis, MLflow, Prefect, ``workers`` workers, the dashboards and Lab.
+
+        Redis, MLflow and Prefect listen on ``host`` (default: where the running stack
+        listens, else loopback); on an address other hosts can reach, MLflow and Prefect
+        require passwords too (see :mod:`.mlflow`, :mod:`.prefect`). JupyterLab and the
+        dashboards stay on loopback.
 
         The dashboards (standalone Voila) start when ``dashboards`` is true and the project
         has a ``notebooks/dashboards`` folder; JupyterLab with the extension when ``lab`` is
@@ -171,6 +178,7 @@ class Stack:
             (absent when the project has no ``notebooks/dashboards`` folder), ``lab`` the
             Lab's address with its token.
         """
+        self._listen_on(host)
         # Redis, MLflow and Prefect start side by side: each waits on its own process
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="dioptra-lab-up") as pool:
             started = {
@@ -189,6 +197,25 @@ class Stack:
             self.ensure_lab(announce)
             urls["lab"] = self.lab_url() or ""
         return urls
+
+    def _listen_on(self, host: str | None) -> None:
+        """Record the address the services will listen on; refuse to move running ones.
+
+        Raises:
+            ServiceError: services of this stack run on another address.
+        """
+        running = [name for name in URL_KEYS if self._state.pid(name) is not None]
+        current = self._state.host
+        if host is None:
+            if not running:
+                self._state.host = LOOPBACK
+            return
+        if running and host != current:
+            raise ServiceError(
+                f"the stack's {', '.join(sorted(running))} listen on {current}, not {host}: "
+                f"`dioptra-lab down`, then `dioptra-lab up --host {host}`"
+            )
+        self._state.host = host
 
     def services(self) -> list[str]:
         """Names of the services this stack has recorded."""

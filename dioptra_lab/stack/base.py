@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -19,7 +20,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dioptra_lab.config import Settings, masked_url, read_stack_file, write_stack_file
+from dioptra_lab.config import (
+    MLFLOW_CREDENTIALS_KEY,
+    PREFECT_CREDENTIALS_KEY,
+    Settings,
+    masked_url,
+    read_stack_file,
+    write_stack_file,
+)
 from dioptra_lab.errors import ServiceError
 from dioptra_lab.processes import free_port, port_open, read_pid, start_detached, stop_pid, wait_until
 from dioptra_lab.tracking.client import patient_environment
@@ -30,6 +38,13 @@ Announce = Callable[[str], None]
 # The settings key each service's address is also written under in stack.json, so that
 # load_settings() in any process finds it without knowing about services.
 URL_KEYS = {"prefect": "prefect_api_url", "redis": "redis_url", "mlflow": "mlflow_tracking_uri"}
+# ... and the credentials (``user:password``) of the servers that have them (``up --host``)
+CREDENTIAL_KEYS = {"mlflow": MLFLOW_CREDENTIALS_KEY, "prefect": PREFECT_CREDENTIALS_KEY}
+
+LOOPBACK = "127.0.0.1"
+HOST_KEY = "host"
+"""stack.json's record of the address the services listen on (``up --host``)."""
+ANY_ADDRESS = ("0.0.0.0", "::")
 
 
 _RECORDING = threading.RLock()
@@ -115,23 +130,62 @@ class StackState:
         self.settings = settings
         self.home = settings.home
 
-    def record(self, service: str, **info: Any) -> None:
-        """Write ``service``'s entry in stack.json, and its address under its settings key."""
+    def record(self, service: str, credentials: str | None = None, **info: Any) -> None:
+        """Write ``service``'s entry in stack.json, its address under its settings key, and
+        its ``credentials`` (``user:password``, kept out of the entry `status` shows)."""
         with _RECORDING:  # `up` starts services from parallel threads: one writer at a time
             data = read_stack_file(self.home)
             data.setdefault("services", {})[service] = info
             if "url" in info and service in URL_KEYS:
                 data[URL_KEYS[service]] = info["url"]
+            if service in CREDENTIAL_KEYS:
+                if credentials:
+                    data[CREDENTIAL_KEYS[service]] = credentials
+                else:
+                    data.pop(CREDENTIAL_KEYS[service], None)
             write_stack_file(self.home, data)
 
     def forget(self, service: str) -> None:
-        """Remove ``service``'s entry and address from stack.json."""
+        """Remove ``service``'s entry, address and credentials from stack.json."""
         with _RECORDING:
             data = read_stack_file(self.home)
             data.get("services", {}).pop(service, None)
-            if service in URL_KEYS:
-                data.pop(URL_KEYS[service], None)
+            for keys in (URL_KEYS, CREDENTIAL_KEYS):
+                if service in keys:
+                    data.pop(keys[service], None)
+            if not data.get("services"):
+                data.pop(HOST_KEY, None)  # the next `up` listens on loopback unless told
             write_stack_file(self.home, data)
+
+    # -- the address the services listen on ----------------------------------------------
+    @property
+    def host(self) -> str:
+        """The address the services listen on: ``up --host``'s, else loopback."""
+        return str(read_stack_file(self.home).get(HOST_KEY) or LOOPBACK)
+
+    @host.setter
+    def host(self, value: str) -> None:
+        with _RECORDING:
+            data = read_stack_file(self.home)
+            if value == LOOPBACK:
+                data.pop(HOST_KEY, None)
+            else:
+                data[HOST_KEY] = value
+            write_stack_file(self.home, data)
+
+    @property
+    def secured(self) -> bool:
+        """Whether other hosts can reach the services: then MLflow and Prefect require
+        passwords too (Redis always does)."""
+        return not self.host.startswith("127.") and self.host not in ("localhost", "::1")
+
+    @property
+    def advertised(self) -> str:
+        """The address clients use: the one listened on, or this host's name for any address."""
+        host = self.host
+        if host in ANY_ADDRESS:
+            return socket.getfqdn()
+        return f"[{host}]" if ":" in host else host
 
     def recorded(self, service: str) -> dict[str, Any]:
         """``service``'s entry in stack.json (empty if none, or if it is not a table)."""

@@ -1,11 +1,23 @@
-"""MLflow, the tracking server: SQLite backend, local artifacts, one web worker."""
+"""MLflow, the tracking server: SQLite backend, local artifacts, one web worker.
+
+On loopback it has no password (as before). Started for other hosts (``up --host``), it runs
+MLflow's basic-auth app (``mlflow[auth]``): user ``admin``, whose password is generated once
+into ``<home>/mlflow_password`` (owner-only) and handed to the server in an owner-only config
+file; users are kept in ``<home>/mlflow/auth.db``. Artifacts are always served through the
+server (``--artifacts-destination``), so workers elsewhere need no storage of their own.
+"""
 
 from __future__ import annotations
 
-from dioptra_lab.stack.base import Announce, Service, executable, quiet
+from dioptra_lab.config import write_private
+from dioptra_lab.stack.base import Announce, Service, ensure_secret, executable, quiet
 
 URL_ENV = "MLFLOW_TRACKING_URI"
 PORT_ENV = "DIOPTRA_LAB_MLFLOW_PORT"
+USER = "admin"
+PASSWORD_FILE = "mlflow_password"
+SECRET_KEY_FILE = "mlflow_secret_key"
+"""Signs the basic-auth app's sessions (``MLFLOW_FLASK_SERVER_SECRET_KEY``)."""
 
 
 class MlflowService(Service):
@@ -42,17 +54,20 @@ class MlflowService(Service):
         port = self.state.port(self.name, PORT_ENV)
         data = self.state.home / "mlflow"
         (data / "artifacts").mkdir(parents=True, exist_ok=True)
-        url = f"http://127.0.0.1:{port}"
-        announce(f"Starting MLflow on {url} (SQLite + artifacts in {data}) ...")
+        host, address = self.state.host, self.state.advertised
+        url = f"http://{address}:{port}"
+        announce(f"Starting MLflow on {host}:{port} (SQLite + artifacts in {data}) ...")
         # One web worker (the default is 15 processes, 3.2 GiB) and no job execution:
         # it starts in ~7 s with ~490 MiB (DESIGN.md, measured facts).
         argv = [
             executable("mlflow"),
             "server",
             "--host",
-            "127.0.0.1",
+            host,
             "--port",
             str(port),
+            "--allowed-hosts",
+            ",".join(f"{name},{name}:{port}" for name in dict.fromkeys((address, "localhost", "127.0.0.1"))),
             "--workers",
             "1",
             "--backend-store-uri",
@@ -61,6 +76,24 @@ class MlflowService(Service):
             str(data / "artifacts"),
         ]
         env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        credentials = None
+        if self.state.secured:
+            password = ensure_secret(self.state.home, PASSWORD_FILE)
+            config = data / "basic_auth.ini"
+            write_private(
+                config,
+                "[mlflow]\n"
+                "default_permission = READ\n"
+                f"database_uri = sqlite:///{data / 'auth.db'}\n"
+                f"admin_username = {USER}\n"
+                f"admin_password = {password}\n"
+                "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+            )
+            argv += ["--app-name", "basic-auth"]
+            env["MLFLOW_AUTH_CONFIG_PATH"] = str(config)
+            env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = ensure_secret(self.state.home, SECRET_KEY_FILE)
+            credentials = f"{USER}:{password}"
+            announce(f"MLflow requires a password (user {USER}; {self.state.home / PASSWORD_FILE})")
         self.state.launch(
             self.name,
             "MLflow server",
@@ -69,6 +102,7 @@ class MlflowService(Service):
             lambda: mlflow_healthy(url, 1.0),
             timeout,
             env,
+            credentials=credentials,
             data=str(data),
         )
         return url

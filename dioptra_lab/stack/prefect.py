@@ -1,14 +1,21 @@
-"""Prefect, the flow engine's API: one server per stack, its home under ``<home>/prefect``."""
+"""Prefect, the flow engine's API: one server per stack, its home under ``<home>/prefect``.
+
+Started for other hosts (``up --host``), the server requires basic auth
+(``PREFECT_SERVER_API_AUTH_STRING``: user ``admin``, the password generated once into
+``<home>/prefect_password``, owner-only); clients send it as ``PREFECT_API_AUTH_STRING``.
+"""
 
 from __future__ import annotations
 
 import os
 
+from dioptra_lab.config import PREFECT_AUTH_ENV as AUTH_ENV
 from dioptra_lab.engine.prefect_api import prefect_healthy
-from dioptra_lab.stack.base import Announce, Service, executable, quiet
+from dioptra_lab.stack.base import Announce, Service, ensure_secret, executable, quiet
 
 URL_ENV = "PREFECT_API_URL"
 PORT_ENV = "DIOPTRA_LAB_PREFECT_PORT"
+PASSWORD_FILE = "prefect_password"
 
 # Background services of the Prefect server that poll SQLite for deployments, schedules
 # and automations, none of which dioptra_lab uses. Switching them off leaves fewer writers
@@ -70,10 +77,11 @@ class PrefectService(Service):
             return url
         self.state.replace_stale(self.name, URL_ENV)
         port = self.state.port(self.name, PORT_ENV)
-        url = f"http://127.0.0.1:{port}/api"
+        host = self.state.host
+        url = f"http://{self.state.advertised}:{port}/api"
         prefect_home = self.state.home / "prefect"
         prefect_home.mkdir(parents=True, exist_ok=True)
-        announce(f"Starting a Prefect server on 127.0.0.1:{port} (home {prefect_home}) ...")
+        announce(f"Starting a Prefect server on {host}:{port} (home {prefect_home}) ...")
         env = {
             "PREFECT_HOME": str(prefect_home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -81,7 +89,12 @@ class PrefectService(Service):
             **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in PREFECT_UNUSED_SERVICES},
             **PREFECT_BATCHED_WRITERS,
         }
-        argv = [executable("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        credentials = None
+        if self.state.secured:
+            credentials = f"admin:{ensure_secret(self.state.home, PASSWORD_FILE)}"
+            env["PREFECT_SERVER_API_AUTH_STRING"] = credentials  # its environment: owner-only
+            os.environ[AUTH_ENV] = credentials  # this process's flows (as PREFECT_API_URL below)
+        argv = [executable("prefect"), "server", "start", "--host", host, "--port", str(port)]
         self.state.launch(
             self.name,
             "Prefect server",
@@ -90,6 +103,7 @@ class PrefectService(Service):
             lambda: prefect_healthy(url, 1.0),
             timeout,
             env,
+            credentials=credentials,
             ui=url.removesuffix("/api"),
         )
         os.environ[URL_ENV] = url

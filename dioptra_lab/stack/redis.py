@@ -83,8 +83,9 @@ class RedisService(Service):
         password = ensure_secret(self.state.home, PASSWORD_FILE)
         config = data / CONFIG_FILE
         write_private(config, f'requirepass "{password}"\n')  # a token_urlsafe: nothing to escape
-        url = f"redis://:{password}@127.0.0.1:{port}/0"
-        announce(f"Starting Redis on 127.0.0.1:{port} (password on; AOF persistence in {data}) ...")
+        host = self.state.host
+        url = f"redis://:{password}@{self.state.advertised}:{port}/0"
+        announce(f"Starting Redis on {host}:{port} (password on; AOF persistence in {data}) ...")
         # AOF fsynced every second: queued jobs survive a crash of the stack. RDB snapshots
         # are off (--save ""): AOF alone restores the data, without fork pauses.
         argv = [
@@ -93,7 +94,7 @@ class RedisService(Service):
             "--port",
             str(port),
             "--bind",
-            "127.0.0.1",
+            host,
             "--dir",
             str(data),
             "--appendonly",

@@ -10,7 +10,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dioptra_lab.config import MLFLOW_URI_ENV, REDIS_URL_ENV, load_settings, masked_url
+from dioptra_lab.config import (
+    MLFLOW_PASSWORD_ENV,
+    MLFLOW_URI_ENV,
+    MLFLOW_USER_ENV,
+    REDIS_URL_ENV,
+    load_settings,
+    masked_url,
+)
 from dioptra_lab.errors import ServiceError
 from dioptra_lab.processes import http_ok
 
@@ -212,6 +219,22 @@ def _is_unreachable(exc: BaseException) -> bool:
     )
 
 
+def redis_error(url: str, exc: BaseException) -> ServiceError:
+    """The one-line :class:`ServiceError` for a Redis client error ``exc`` at ``url``."""
+    chain = _causes(exc)
+    refused = next((e for e in chain if type(e).__name__ == "AuthenticationError"), None)
+    if refused is not None:
+        return ServiceError(
+            f"Redis at {masked_url(url)} refuses the password ({str(refused)[:200]}); use the address "
+            f"`dioptra-lab up` printed (in {REDIS_URL_ENV}), or restart the stack with "
+            "`dioptra-lab down` then `dioptra-lab up`"
+        )
+    return ServiceError(
+        f"Redis at {masked_url(url)} does not answer ({_reason(chain)}); start it with `dioptra-lab up` "
+        f"(or fix {REDIS_URL_ENV})"
+    )
+
+
 def service_error(exc: BaseException) -> ServiceError | None:
     """The one-line :class:`ServiceError` for a failure to reach MLflow or Redis, else ``None``.
 
@@ -223,22 +246,16 @@ def service_error(exc: BaseException) -> ServiceError | None:
     if isinstance(exc, ServiceError):
         return exc
     chain = _causes(exc)
-    redis_failure = next((e for e in chain if _is_redis_error(e)), None)
-    if redis_failure is not None:
-        url = masked_url(load_settings().redis_url or "(none configured)")
-        if type(redis_failure).__name__ == "AuthenticationError":
-            return ServiceError(
-                f"Redis at {url} refuses the password ({str(redis_failure)[:200]}); use the address "
-                f"`dioptra-lab up` printed (in {REDIS_URL_ENV}), or restart the stack with "
-                "`dioptra-lab down` then `dioptra-lab up`"
-            )
-        return ServiceError(
-            f"Redis at {url} does not answer ({_reason(chain)}); start it with `dioptra-lab up` "
-            f"(or fix {REDIS_URL_ENV})"
-        )
+    if any(_is_redis_error(e) for e in chain):
+        return redis_error(load_settings().redis_url or "(none configured)", exc)
     text = str(exc)
     from_mlflow = type(exc).__module__.startswith("mlflow")
     uri = masked_url(load_settings().mlflow_tracking_uri or "(none configured)")
+    if from_mlflow and text.startswith("API request to ") and "failed with error code 401" in text:
+        return ServiceError(
+            f"the MLflow server at {uri} refuses the credentials (401): set {MLFLOW_USER_ENV} and "
+            f"{MLFLOW_PASSWORD_ENV} (the export line of `dioptra-lab up --host` on its host has them)"
+        )
     if from_mlflow and text.startswith("API request to ") and "failed with error code" in text:
         first = masked_url(text.splitlines()[0] if text else "")[:300]
         return ServiceError(

@@ -46,28 +46,30 @@ labextension-test: $(LABEXT_OUT)
 	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm test
 	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm lint
 
-# System tools from Debian's packages, installed with apt-get when their command is missing:
-# $(call apt_install,COMMAND,PACKAGE)
+# System tools from Debian's packages, installed with apt-get when the check fails:
+# $(call apt_install,PACKAGE,CHECK)
 define apt_install
-	@command -v $(1) >/dev/null 2>&1 || { \
-		echo "$(1) not found: installing Debian's $(2) with apt-get"; \
+	@$(2) >/dev/null 2>&1 || { \
+		echo "$(1) not found: installing Debian's $(1) with apt-get"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(2); }
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(1); }
 endef
 
 redis:
-	$(call apt_install,redis-server,redis-server)
+	$(call apt_install,redis-server,command -v redis-server)
 
 # The browser tests drive Debian's chromium with Playwright; never `playwright install`
 # (it downloads a browser of its own, which fails on these machines).
 chromium:
-	$(call apt_install,/usr/bin/chromium,chromium)
+	$(call apt_install,chromium,test -x /usr/bin/chromium)
 
 # `docker-compose config` validates docker-compose.yml in the tests (no Docker daemon needed);
-# `ip netns` (iproute2) builds the three hosts of tests/integration/test_hosts.py.
+# `ip netns` (iproute2) builds the three hosts of tests/integration/test_hosts.py; PostgreSQL's
+# server runs the compose file's MLflow and Prefect scripts in test_compose_services.py.
 deploy-tools:
-	$(call apt_install,docker-compose,docker-compose)
-	$(call apt_install,ip,iproute2)
+	$(call apt_install,docker-compose,command -v docker-compose)
+	$(call apt_install,iproute2,command -v ip)
+	$(call apt_install,postgresql,ls /usr/lib/postgresql/*/bin/initdb)
 
 demo: setup redis
 	$(BIN)/dioptra-lab demo

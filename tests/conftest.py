@@ -27,6 +27,14 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def elsewhere_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without the session stack's addresses and settings (a
+    process on another host, or a container, knows only what it is given), with this venv's
+    commands first on the PATH, plus ``extra``."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("DIOPTRA_LAB_", "MLFLOW_", "PREFECT_"))}
+    return {**keep, "PATH": f"{Path(sys.executable).parent}:{keep.get('PATH', '')}", **extra}
+
+
 def process_family(pid: int) -> set[int]:
     """``pid`` and every process below it (a shelf's zygote and its kernels)."""
     from dioptra_lab.processes import descendants

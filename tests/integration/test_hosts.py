@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import ENTRYPOINTS, PLUGINS, wait_for
+from tests.conftest import ENTRYPOINTS, PLUGINS, elsewhere_environment, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -42,9 +42,8 @@ def ip(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
-    """This process's environment without the session stack's addresses and settings."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("DIOPTRA_LAB_", "MLFLOW_", "PREFECT_"))}
-    return {**keep, "DIOPTRA_LAB_HEARTBEAT_TIMEOUT": HEARTBEAT, **extra}
+    """What a process on another host knows: only what it is given."""
+    return elsewhere_environment(DIOPTRA_LAB_HEARTBEAT_TIMEOUT=HEARTBEAT, **extra)
 
 
 class Hosts:

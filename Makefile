@@ -102,6 +102,7 @@ format: setup
 
 benchmarks: setup redis
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/postgres.py
 	$(BIN)/python benchmarks/jobs.py
 	$(BIN)/python benchmarks/attacks.py
 	$(BIN)/python benchmarks/widgets.py

@@ -22,6 +22,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         dashboards=not args.no_dashboards,
         lab=not args.no_lab,
         host=args.host,
+        postgres=args.postgres,
     )
     print_connection_help(urls, stack.home)
     return 0
@@ -57,6 +58,8 @@ def print_connection_help(urls: dict[str, str], home: Any) -> None:
     print(f"  MLflow UI   {masked_url(urls['mlflow'])}")
     print(f"  Prefect UI  {masked_url(urls['prefect'].removesuffix('/api'))}")
     print(f"  Redis       {masked_url(urls['redis'])}")
+    if urls.get("postgres"):
+        print(f"  PostgreSQL  {masked_url(urls['postgres'])}  (MLflow's and Prefect's data)")
     if urls.get("lab"):
         print(f"  JupyterLab  {urls['lab']}")
         print("              (the Dioptra Lab panel is in the left sidebar; the link carries the token)")
@@ -191,6 +194,15 @@ def add_commands(sub: Any) -> None:
         metavar="ADDRESS",
         help="listen on this address so workers on other hosts can join (then MLflow and Prefect "
         "require passwords too; default 127.0.0.1, password-free but Redis)",
+    )
+    p.add_argument(
+        "--postgres",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URL",
+        help="keep MLflow's and Prefect's data in PostgreSQL: a server the stack starts (Debian's "
+        "postgresql), or the one at postgresql://user:password@host:port",
     )
     p.set_defaults(func=cmd_up)
 

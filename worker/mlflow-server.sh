@@ -26,10 +26,11 @@ admin_password = ${MLFLOW_ADMIN_PASSWORD}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 INI
 export MLFLOW_AUTH_CONFIG_PATH="$config_dir/basic_auth.ini"
+# the database's password stays off the command line (which every user can read)
+export MLFLOW_BACKEND_STORE_URI="${db}/mlflow"
 
 exec mlflow server \
     --app-name basic-auth \
-    --backend-store-uri "${db}/mlflow" \
     --serve-artifacts --artifacts-destination "$MLFLOW_ARTIFACTS" \
     --host "$HOST" --port "$PORT" \
     --allowed-hosts "${MLFLOW_ALLOWED_HOSTS:-*}"

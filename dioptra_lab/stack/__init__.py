@@ -23,6 +23,7 @@ from dioptra_lab.stack.base import LOOPBACK, URL_KEYS, Announce, ServiceState, S
 from dioptra_lab.stack.kernels import KernelShelf
 from dioptra_lab.stack.lab import LabService
 from dioptra_lab.stack.mlflow import MlflowService
+from dioptra_lab.stack.postgres import PostgresService
 from dioptra_lab.stack.prefect import PREFECT_UNUSED_SERVICES, PrefectService
 from dioptra_lab.stack.redis import RedisService, redis_healthy
 from dioptra_lab.stack.voila import VoilaService, dashboards_folder
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 # `down` stops workers first (they finish talking to the others) and Redis last.
-STOP_ORDER = {"redis": 3, "mlflow": 2, "prefect": 2}
+STOP_ORDER = {"redis": 3, "mlflow": 2, "prefect": 2, "postgres": 4}
 
 
 class Stack:
@@ -55,6 +56,7 @@ class Stack:
         self._redis = RedisService(self._state)
         self._mlflow = MlflowService(self._state)
         self._prefect = PrefectService(self._state)
+        self._postgres = PostgresService(self._state)
         self._workers = Workers(self._state)
         self._kernels = KernelShelf(self._state)
         self._voila = VoilaService(self._state)
@@ -161,13 +163,16 @@ class Stack:
         dashboards: bool = True,
         lab: bool = False,
         host: str | None = None,
+        postgres: str | None = None,
     ) -> dict[str, str]:
         """Start (or reuse) Redis, MLflow, Prefect, ``workers`` workers, the dashboards and Lab.
 
         Redis, MLflow and Prefect listen on ``host`` (default: where the running stack
         listens, else loopback); on an address other hosts can reach, MLflow and Prefect
         require passwords too (see :mod:`.mlflow`, :mod:`.prefect`). JupyterLab and the
-        dashboards stay on loopback.
+        dashboards stay on loopback. With ``postgres`` (``""``: a server the stack starts,
+        else a ``postgresql://`` URL) MLflow and Prefect keep their data in PostgreSQL (see
+        :mod:`.postgres`); a stack that was started so keeps doing so until ``down``.
 
         The dashboards (standalone Voila) start when ``dashboards`` is true and the project
         has a ``notebooks/dashboards`` folder; JupyterLab with the extension when ``lab`` is
@@ -179,6 +184,8 @@ class Stack:
             Lab's address with its token.
         """
         self._listen_on(host)
+        if postgres is not None or self._state.recorded("postgres"):
+            self._on_postgres(postgres, announce)
         # Redis, MLflow and Prefect start side by side: each waits on its own process
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="dioptra-lab-up") as pool:
             started = {
@@ -187,6 +194,8 @@ class Stack:
                 "prefect": pool.submit(self.ensure_prefect, announce),
             }
         urls = {name: future.result() for name, future in started.items()}
+        if self._state.recorded("postgres"):
+            urls["postgres"] = str(self._state.recorded("postgres").get("url") or "")
         self.settings = load_settings()  # the addresses just recorded
         self.ensure_workers(workers, queues or [self.settings.default_queue], announce, gpus)
         self.ensure_kernels(announce)
@@ -216,6 +225,26 @@ class Stack:
                 f"`dioptra-lab down`, then `dioptra-lab up --host {host}`"
             )
         self._state.host = host
+
+    def _on_postgres(self, given: str | None, announce: Announce) -> None:
+        """Make sure the PostgreSQL server runs; refuse to move running servers onto it.
+
+        Raises:
+            ServiceError: MLflow or Prefect of this stack run on SQLite.
+        """
+        if not self._state.recorded("postgres"):
+            running = [name for name in ("mlflow", "prefect") if self._state.pid(name) is not None]
+            if running:
+                raise ServiceError(
+                    f"the stack's {', '.join(running)} keep their data in SQLite: `dioptra-lab down`, "
+                    "then `dioptra-lab up --postgres`"
+                )
+        self.ensure_postgres(given or None, announce)
+
+    def ensure_postgres(self, given: str | None = None, announce: Announce = quiet) -> str:
+        """A PostgreSQL server for MLflow and Prefect: ``given`` (a URL), else the stack's
+        own (started if needed); MLflow and Prefect servers started after this use it."""
+        return self._postgres.ensure(given, announce)
 
     def services(self) -> list[str]:
         """Names of the services this stack has recorded."""

@@ -12,6 +12,7 @@ import os
 from dioptra_lab.config import PREFECT_AUTH_ENV as AUTH_ENV
 from dioptra_lab.engine.prefect_api import prefect_healthy
 from dioptra_lab.stack.base import Announce, Service, ensure_secret, executable, quiet
+from dioptra_lab.stack.postgres import database_url
 
 URL_ENV = "PREFECT_API_URL"
 PORT_ENV = "DIOPTRA_LAB_PREFECT_PORT"
@@ -89,6 +90,9 @@ class PrefectService(Service):
             **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in PREFECT_UNUSED_SERVICES},
             **PREFECT_BATCHED_WRITERS,
         }
+        server = self.state.recorded("postgres").get("url")
+        if server:  # `up --postgres`: no SQLite lock between its writers
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url(str(server), "prefect", "asyncpg")
         credentials = None
         if self.state.secured:
             credentials = f"admin:{ensure_secret(self.state.home, PASSWORD_FILE)}"

@@ -9,7 +9,7 @@ LABEXT_DEST := $(VENV)/share/jupyter/labextensions/dioptra-lab
 LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json \
 	labextension/yarn.lock labextension/tsconfig.json
 
-.PHONY: setup labextension labextension-test redis chromium deploy-tools demo test reliability lint format benchmarks clean
+.PHONY: setup labextension labextension-test redis chromium deploy-tools deploy-check demo test reliability lint format benchmarks clean
 
 setup: $(STAMP) $(LABEXT_LINKED)
 
@@ -95,6 +95,10 @@ reliability: setup redis
 	$(BIN)/python -m tests.reliability.load --jobs 500 --submitters 4
 	DIOPTRA_LAB_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest tests/reliability/test_fuzz.py -q
 	$(BIN)/python -m tests.reliability.dioptra_differential --cases 2000 --seed $(SEED)
+
+# What repo2docker does with binder/, in a fresh venv (tests/deploy; ~5 min, not in make test).
+deploy-check: setup redis
+	DIOPTRA_LAB_DEPLOY_CHECKS=1 $(BIN)/python -m pytest tests/deploy -q
 
 format: setup
 	$(BIN)/ruff format .

@@ -17,6 +17,10 @@ PLUGINS = FIXTURES / "plugins"
 ENTRYPOINTS = FIXTURES / "entrypoints"
 
 
+# tests/deploy: minutes each (a fresh venv); `make deploy-check` runs them, `make test` does not
+collect_ignore = [] if os.environ.get("DIOPTRA_LAB_DEPLOY_CHECKS") else ["deploy"]
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "condition") -> None:
     """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

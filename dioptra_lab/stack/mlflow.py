@@ -69,8 +69,6 @@ class MlflowService(Service):
             host,
             "--port",
             str(port),
-            "--allowed-hosts",
-            ",".join(f"{name},{name}:{port}" for name in dict.fromkeys((address, "localhost", "127.0.0.1"))),
             "--workers",
             "1",
             "--backend-store-uri",
@@ -98,6 +96,11 @@ class MlflowService(Service):
                 "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
             )
             argv += ["--app-name", "basic-auth"]
+            # MLflow answers only the Host names it knows (its default: loopback and private
+            # addresses, any port): add the one other hosts use, e.g. a name for 0.0.0.0
+            names = dict.fromkeys((address, "localhost", "127.0.0.1"))
+            ports = (f"{name.replace('[', '[[]', 1)}:*" for name in names)  # fnmatch: escape IPv6's [
+            argv += ["--allowed-hosts", ",".join([*names, *ports])]
             env["MLFLOW_AUTH_CONFIG_PATH"] = str(config)
             env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = ensure_secret(self.state.home, SECRET_KEY_FILE)
             credentials = f"{USER}:{password}"

@@ -58,7 +58,11 @@ class MlflowService(Service):
         (data / "artifacts").mkdir(parents=True, exist_ok=True)
         host, address = self.state.host, self.state.advertised
         url = f"http://{address}:{port}"
-        store = "PostgreSQL" if self.state.recorded("postgres").get("url") else "SQLite"
+        server = self.state.recorded("postgres").get("url")  # `up --postgres`
+        backend = (
+            database_url(str(server), "mlflow", "psycopg2") if server else f"sqlite:///{data / 'mlflow.db'}"
+        )
+        store = "PostgreSQL" if server else "SQLite"
         announce(f"Starting MLflow on {host}:{port} ({store} + artifacts in {data}) ...")
         # One web worker (the default is 15 processes, 3.2 GiB) and no job execution:
         # it starts in ~7 s with ~490 MiB (DESIGN.md, measured facts).
@@ -71,17 +75,12 @@ class MlflowService(Service):
             str(port),
             "--workers",
             "1",
-            "--backend-store-uri",
-            f"sqlite:///{data / 'mlflow.db'}",
             "--artifacts-destination",
             str(data / "artifacts"),
         ]
-        env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-        server = self.state.recorded("postgres").get("url")
-        if server:  # `up --postgres`; the URL, with its password, off the command line
-            argv.remove("--backend-store-uri")
-            argv.remove(f"sqlite:///{data / 'mlflow.db'}")
-            env["MLFLOW_BACKEND_STORE_URI"] = database_url(str(server), "mlflow", "psycopg2")
+        # the backend store (`--backend-store-uri`) from the environment: a PostgreSQL URL
+        # carries its password, which stays off the command line every user can read
+        env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_BACKEND_STORE_URI": backend}
         credentials = None
         if self.state.secured:
             password = ensure_secret(self.state.home, PASSWORD_FILE)

@@ -34,7 +34,7 @@ DATABASES = ("mlflow", "prefect")
 INSTALL = "install it with `sudo apt-get install -y postgresql` (`make test` does this)"
 
 
-def _binary(name: str) -> str:
+def server_program(name: str) -> str:
     """A PostgreSQL server program from Debian's package (the newest version installed)."""
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))
     if not found:
@@ -113,7 +113,10 @@ class PostgresService(Service):
         """
         if given:
             if not given.startswith(("postgresql://", "postgres://")):
-                raise ServiceError(f"--postgres takes postgresql://user:password@host:port, not {given!r}")
+                raise ServiceError(
+                    "--postgres takes a postgresql:// URL with the user, password, host and port, "
+                    f"not {masked_url(given)!r}"
+                )
             ensure_databases(given)
             self.state.record(self.name, url=given, own=False)
             return given
@@ -127,17 +130,16 @@ class PostgresService(Service):
         _driver()
         data, run_as = self._data_folder()
         password = ensure_secret(self.state.home, PASSWORD_FILE)
-        as_user = self._as_user(run_as)
         if not (data / "PG_VERSION").is_file():
             announce(f"Creating a PostgreSQL cluster in {data} ...")
-            self._initdb(data, password, as_user)
+            self._initdb(data, password, run_as)
         port = self.state.port(self.name, PORT_ENV)
         host = self.state.host
         url = f"postgresql://{USER}:{password}@{self.state.advertised}:{port}"
         announce(f"Starting PostgreSQL on {host}:{port} (data in {data}) ...")
         argv = [
-            *as_user,
-            _binary("postgres"),
+            *self._as_user(run_as),
+            server_program("postgres"),
             "-D",
             str(data),
             "-p",
@@ -178,19 +180,28 @@ class PostgresService(Service):
         # setpriv execs the server itself (no parent left between it and our pid file)
         return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"] if user else []
 
-    def _initdb(self, data: Path, password: str, as_user: list[str]) -> None:
+    def _initdb(self, data: Path, password: str, run_as: str | None) -> None:
         import subprocess
         import tempfile
 
         data.mkdir(parents=True, exist_ok=True, mode=0o700)
-        owner = pwd.getpwnam(as_user[1].split("=", 1)[1]) if as_user else None
+        owner = pwd.getpwnam(run_as) if run_as else None
         with tempfile.NamedTemporaryFile("w", dir=data.parent, prefix=".pw-", delete=True) as pwfile:
             pwfile.write(password)
             pwfile.flush()
             if owner is not None:
                 for path in (data.parent, data, Path(pwfile.name)):
                     os.chown(path, owner.pw_uid, owner.pw_gid)
-            argv = [*as_user, _binary("initdb"), "-D", str(data), "-U", USER, "--pwfile", pwfile.name]
+            argv = [
+                *self._as_user(run_as),
+                server_program("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                USER,
+                "--pwfile",
+                pwfile.name,
+            ]
             done = subprocess.run(
                 [*argv, "-A", "scram-sha-256", "-E", "UTF8"], capture_output=True, text=True, timeout=120
             )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +39,20 @@ def elsewhere_environment(**extra: str) -> dict[str, str]:
     commands first on the PATH, plus ``extra``."""
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("DIOPTRA_LAB_", "MLFLOW_", "PREFECT_"))}
     return {**keep, "PATH": f"{Path(sys.executable).parent}:{keep.get('PATH', '')}", **extra}
+
+
+def stop_process_groups(procs: list[subprocess.Popen[bytes]], grace: float = 30) -> None:
+    """SIGTERM the process group of each of ``procs`` still running, then wait for each,
+    SIGKILLing a group that takes longer than ``grace`` seconds."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def process_family(pid: int) -> set[int]:

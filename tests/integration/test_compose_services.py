@@ -11,11 +11,9 @@ same variables runs and logs its metrics and artifacts.
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from dioptra_lab.processes import free_port, port_open
-from tests.conftest import ENTRYPOINTS, PLUGINS, elsewhere_environment, wait_for
+from dioptra_lab.stack.postgres import server_program
+from tests.conftest import ENTRYPOINTS, PLUGINS, elsewhere_environment, stop_process_groups, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -38,12 +37,6 @@ PASSWORDS = {
     "MLFLOW_FLASK_SERVER_SECRET_KEY": uuid.uuid4().hex,
     "PREFECT_SERVER_API_AUTH_STRING": "admin:prefect-" + uuid.uuid4().hex,
 }
-
-
-def postgres_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    assert found, f"{name} not found: make test installs Debian's postgresql"
-    return found[-1]
 
 
 class Services:
@@ -64,14 +57,7 @@ class Services:
         return (self.folder / f"{name}.log").read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+        stop_process_groups(self.procs, 15)
 
 
 @pytest.fixture
@@ -94,13 +80,13 @@ def compose_services() -> Iterator[tuple[Services, dict[str, str]]]:
     pg_port, redis_port, mlflow_port, prefect_port = (free_port() for _ in range(4))
     try:
         subprocess.run(
-            [*prefix, postgres_bin("initdb"), "-D", str(data), "-U", "dioptra", "--pwfile", str(pwfile),
+            [*prefix, server_program("initdb"), "-D", str(data), "-U", "dioptra", "--pwfile", str(pwfile),
              "-A", "scram-sha-256", "-E", "UTF8"],
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
         services.start(
             "postgres",
-            [postgres_bin("postgres"), "-D", str(data), "-p", str(pg_port), "-k", str(data),
+            [server_program("postgres"), "-D", str(data), "-p", str(pg_port), "-k", str(data),
              "-c", "listen_addresses=127.0.0.1"],
             elsewhere_environment(),
             user,

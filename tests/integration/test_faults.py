@@ -30,7 +30,7 @@ from dioptra_lab.plugins import Registry
 from dioptra_lab.processes import pid_alive
 from dioptra_lab.stack import Stack
 from dioptra_lab.tracking.client import mlflow_healthy
-from tests.conftest import ENTRYPOINTS, wait_for
+from tests.conftest import ENTRYPOINTS, stop_process_groups, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 BIN = Path(sys.executable).parent
@@ -74,15 +74,7 @@ class Workers:
         return (self.logs / f"{proc.name}.log").read_text(errors="replace")[-3000:]  # type: ignore[attr-defined]
 
     def stop_all(self) -> None:
-        for proc in self.started:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.started:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_groups(self.started, 30)
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / ".cache" / f"dioptra-{DIOPTRA_VERSION}"
 
 
-def ensure_dioptra() -> Path:
-    """The folder holding Dioptra's package (installed on first use, ~10 s)."""
-    marker = TARGET / ".installed"
+def _install_once(target: Path, requirement: str) -> Path:
+    """``pip install --no-deps --target target requirement``, once (a marker file remembers)."""
+    marker = target / ".installed"
     if not marker.exists():
         subprocess.run(
             [
@@ -37,13 +37,26 @@ def ensure_dioptra() -> Path:
                 "--disable-pip-version-check",
                 "--no-deps",
                 "--target",
-                str(TARGET),
-                f"dioptra-platform=={DIOPTRA_VERSION}",
+                str(target),
+                requirement,
             ],
             check=True,
         )
-        marker.write_text(DIOPTRA_VERSION + "\n")
-    return TARGET
+        marker.write_text(requirement + "\n")
+    return target
+
+
+def ensure_dioptra() -> Path:
+    """The folder holding Dioptra's package (installed on first use, ~10 s)."""
+    return _install_once(TARGET, f"dioptra-platform=={DIOPTRA_VERSION}")
+
+
+def dioptra_sdk_path() -> str:
+    """``PYTHONPATH`` entries under which ``from dioptra import pyplugs`` imports the real
+    package: its wheel, and structlog (the one dependency of its plugin API), installed once
+    into ``.cache/dioptra-<version>-sdk``."""
+    sdk = _install_once(ROOT / ".cache" / f"dioptra-{DIOPTRA_VERSION}-sdk", "structlog")
+    return os.pathsep.join([str(ensure_dioptra()), str(sdk)])
 
 
 def dioptra_verdicts(cases_file: Path) -> dict[str, dict[str, object]]:

@@ -5,13 +5,18 @@ REST API's "import resources" workflow) has a ``dioptra.toml``:
 
 - ``[[plugins]]``: ``path`` (a folder of Python files; the plugin's name is the folder's
   name), ``tasks.functions`` (``filename``, ``name``, ``input_params`` of name/type/required,
-  ``output_params`` of name/type) and ``tasks.artifacts`` (artifact-task classes);
+  ``output_params`` of name/type) and ``tasks.artifacts`` (artifact-task classes, each
+  checked to be a class in its file); an older layout's ``[[plugins.tasks]]`` array of
+  function tasks is read as ``tasks.functions``;
 - ``[[plugin_param_types]]``: ``name`` and an optional ``structure`` (a Dioptra type
   definition);
 - ``[[entrypoints]]``: ``path`` (a YAML file with ``graph:`` and optionally ``artifacts:``),
   ``name``, ``params`` (name, type — string, float, integer, boolean, list, mapping — and
   ``default_value``), ``plugins`` (the plugins whose tasks it may use), ``artifact_params``
-  (name and ``output_params``) and ``artifact_plugins``.
+  (name and ``output_params``) and ``artifact_plugins`` (each must be one of the
+  ``[[plugins]]``; all their artifact tasks are on the plugin path). Dioptra 1.2.2's
+  schema gives an entry point no queues (its import attaches none); a ``queues`` key is
+  reported as not kept: submit with ``--queue``.
 
 Dioptra builds each entry point's complete description from these when a job runs; the
 import does it once, so that each entry point becomes a **complete Dioptra-format YAML**
@@ -133,6 +138,7 @@ class _Importer:
         self.report = ImportReport(out)
         self.tasks_by_plugin: dict[str, dict[str, Any]] = {}
         self.types: dict[str, Any] = {}
+        self.artifact_files: dict[str, Any] = {}
 
     def skip(self, what: str) -> None:
         self.report.not_carried.append(what)
@@ -157,8 +163,13 @@ class _Importer:
             self.skip(f"dioptra.toml: unknown keys {', '.join(extra)} (not part of Dioptra's format)")
         for item in self.data.get("plugin_param_types", []):
             if isinstance(item, dict) and isinstance(item.get("name"), str):
-                if item["name"] not in BUILTIN_TYPE_NAMES:
-                    self.types[item["name"]] = item.get("structure")
+                name = item["name"]
+                if name in self.types and self.types[name] != item.get("structure"):
+                    self.skip(
+                        f"plugin_param_types: {name!r} is defined twice, differently; the first is kept"
+                    )
+                elif name not in BUILTIN_TYPE_NAMES and name not in self.types:
+                    self.types[name] = item.get("structure")
             else:
                 self.skip(f"plugin_param_types: an entry without a name ({brief(item)})")
         for plugin in self.data.get("plugins", []):
@@ -199,16 +210,23 @@ class _Importer:
                 init.write_text('"""Made by dioptra-lab import: Dioptra plugins need no __init__.py."""\n')
         self.report.plugins.append(name)
         tasks = plugin.get("tasks") or {}
+        if isinstance(tasks, list):
+            # an older layout, `[[plugins.tasks]]`: an array of function tasks
+            tasks = {"functions": tasks}
+        elif not isinstance(tasks, dict):
+            self.skip(f"plugin {name}: `tasks` is neither a table nor an array of tables")
+            tasks = {}
         declared: dict[str, Any] = {}
-        for function in tasks.get("functions", []) if isinstance(tasks, dict) else []:
+        for function in tasks.get("functions", []):
             entry = self.function_task(name, function)
             if entry is not None:
                 short, decl = entry
                 declared[short] = decl
                 self.report.tasks.append(f"{name}.{short}")
-        for artifact in tasks.get("artifacts", []) if isinstance(tasks, dict) else []:
+        for artifact in tasks.get("artifacts", []):
             if isinstance(artifact, dict) and isinstance(artifact.get("name"), str):
                 self.report.artifact_tasks.append(f"{name}.{artifact['name']}")
+                self.artifact_files[f"{name}.{artifact['name']}"] = artifact.get("filename")
             else:
                 self.skip(f"plugin {name}: an artifact task without a name")
         self.tasks_by_plugin[name] = declared
@@ -282,6 +300,11 @@ class _Importer:
                 self.skip(f"entry point {name}: plugin {brief(plugin)} is not in [[plugins]]")
                 continue
             tasks.update(self.tasks_by_plugin[plugin])
+        for plugin in entrypoint.get("artifact_plugins", []):
+            # all imported plugins are on the plugin path, so their artifact tasks are found
+            # by class name; Dioptra refuses an artifact plugin it was not given
+            if plugin not in self.tasks_by_plugin:
+                self.skip(f"entry point {name}: artifact plugin {brief(plugin)} is not in [[plugins]]")
         artifact_inputs = {}
         for param in entrypoint.get("artifact_params", []):
             outputs = param.get("output_params") if isinstance(param, dict) else None
@@ -371,6 +394,15 @@ class _Importer:
         from dioptra_lab.plugins.registry import Registry
 
         registry = Registry([self.out / "plugins"], distributions=False)
+        for qualified, filename in self.artifact_files.items():
+            plugin, _, cls = qualified.partition(".")
+            module = ".".join([plugin, *Path(str(filename or "")).with_suffix("").parts])
+            registry.discover()
+            if f"{module}.{cls}" not in registry.artifact_tasks:
+                self.skip(
+                    f"artifact task {qualified}: no artifact-task class {cls} in {module} "
+                    "(the name in dioptra.toml must be a class with serialize and deserialize)"
+                )
         for name, path in self.report.entrypoints.items():
             ep = load_entrypoint(path, registry)
             for problem in ep.problems:

@@ -17,7 +17,7 @@ resource, beside the YAML).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dioptra_lab.entrypoints.dioptra_types import (
@@ -293,37 +293,49 @@ class _Checker:
                         f"graph.{name}", "a step name may not contain a dot ($a.b means step a's output b)"
                     )
         type_names = set(BUILTINS) | set(types)
+        # Names whose types cannot be judged (a faulty declaration, step or parameter): the
+        # type check below skips the steps that use them, so that every other problem is
+        # still reported at once, as in the rest of our messages.
+        unsound: set[Any] = set()
         for short, task in tasks.items():
-            self.task_declaration(str(short), task, type_names)
+            if self.found(self.task_declaration, str(short), task, type_names):
+                unsound |= {
+                    s for s, step in graph.items() if isinstance(step, dict) and step_task(step) == short
+                }
         structure_ok = self.steps_name_tasks(graph)
         collisions = {n for n in params if n in graph}
         for name in sorted(collisions, key=str):
             self.error(f"graph.{name}", f"{name!r} is both a parameter and a step; rename one")
+        judged = False
         if structure_ok and not key_problems:
             known = [s for s, step in graph.items() if step_task(step) in tasks]
             if len(known) == len(graph):
                 for name, step in graph.items():
-                    self.invocation(name, step)
+                    if self.found(self.invocation, name, step):
+                        unsound.add(name)
                 if not collisions:
-                    before = len(self.errors)
-                    self.references()
-                    if len(self.errors) == before:
-                        self.cycle()
+                    unsound |= self.references()
+                    self.cycle()
+                    judged = True
         for name, spec in params.items():
             if isinstance(spec, dict):
                 if "type" in spec and spec["type"] not in type_names:
                     self.error(
                         f"parameters.{name}.type", f"unknown type {spec['type']!r}; define it under `types:`"
                     )
+                    unsound.add(name)
                 if "type" not in spec and "default" not in spec:
                     self.error(
                         f"parameters.{name}",
                         "give a type or a default; Dioptra types a parameter by one of them",
                     )
+                    unsound.add(name)
         for name, outputs in data.get("artifact_inputs", {}).items():
             for out, tname in outputs_of({"outputs": outputs}):
                 if tname not in type_names:
                     self.error(f"artifact_inputs.{name}", f"output {out!r} has unknown type {tname!r}")
+                    unsound.add(name)
+        types_before = len(self.errors)
         for name, spec in types.items():
             if name in BUILTINS:
                 self.error(f"types.{name}", f"{name!r} is a built-in type; choose another name")
@@ -333,8 +345,14 @@ class _Checker:
         cycle = None if key_problems else type_cycle(types)
         if cycle:
             self.error("types", "types defined in terms of themselves: " + " -> ".join(cycle))
-        if not self.errors:
-            self.check_types()
+        if judged and len(self.errors) == types_before:
+            self.check_types(unsound)
+
+    def found(self, check: Callable[..., None], *args: Any) -> bool:
+        """Run ``check(*args)``; whether it reported an error."""
+        before = len(self.errors)
+        check(*args)
+        return len(self.errors) > before
 
     def string_keys(self, *sections: dict[Any, Any]) -> bool:
         found = False
@@ -451,14 +469,17 @@ class _Checker:
             return f"unknown reference ${ref}: no parameter, artifact input or step named {name!r}"
         return None
 
-    def references(self) -> None:
+    def references(self) -> set[str]:
+        """Check every reference and dependency; the steps with a reference that is wrong."""
         graph = self.data["graph"]
+        wrong: set[str] = set()
         for name, step in graph.items():
             args, kwargs = step_arguments(step)
             for ref in references_in([args, kwargs]):
                 problem = self.reference_problem(ref)
                 if problem:
                     self.error(f"graph.{name}", problem)
+                    wrong.add(name)
             deps = step.get("dependencies", [])
             for dep in [deps] if isinstance(deps, str) else deps:
                 if dep not in graph:
@@ -468,6 +489,7 @@ class _Checker:
                 problem = self.reference_problem(spec["contents"][1:])
                 if problem:
                     self.error(f"artifact_outputs.{name}.contents", problem)
+        return wrong
 
     def cycle(self) -> None:
         graph = self.data["graph"]
@@ -483,24 +505,26 @@ class _Checker:
             self.error("graph", "cycle between steps: " + " -> ".join(cycle))
 
     # -- types ------------------------------------------------------------------------
-    def check_types(self) -> None:
+    def check_types(self, unsound: set[Any]) -> None:
+        """Dioptra's type check of defaults and step arguments, but of the steps and
+        parameters named in ``unsound`` (already reported), and of the steps using them."""
         data = self.data
+        before = len(self.errors)
         registry = TypeRegistry(data.get("types", {}), self.error)
-        if self.errors:
+        if len(self.errors) > before:
             return
         param_types: dict[str, DType] = {}
         for name, spec in data.get("parameters", {}).items():
+            if name in unsound:
+                continue
             if isinstance(spec, dict) and spec.get("type"):
                 param_types[name] = registry.named(spec["type"])
             else:
                 param_types[name] = infer(spec.get("default") if isinstance(spec, dict) else spec)
-        for name, spec in data.get("parameters", {}).items():
             has_default = not isinstance(spec, dict) or "default" in spec
             default = spec.get("default") if isinstance(spec, dict) else spec
             if has_default and not fits(infer(default), param_types[name]):
                 self.error(f"parameters.{name}", f"default {brief(default)} is not a {param_types[name]}")
-        if self.errors:
-            return
 
         def ref_type(ref: str) -> DType:
             name, _, output = ref.partition(".")
@@ -515,8 +539,11 @@ class _Checker:
 
         for step_name, step in data["graph"].items():
             task_name = step_task(step)
-            declared = {n: t for n, t, _ in inputs_of(data["tasks"][task_name])}
             args, kwargs = step_arguments(step)
+            uses = {ref.partition(".")[0] for ref in references_in([args, kwargs])}
+            if step_name in unsound or uses & unsound:
+                continue
+            declared = {n: t for n, t, _ in inputs_of(data["tasks"][task_name])}
             given = list(zip(declared, args, strict=False)) + list(kwargs.items())
             for input_name, value in given:
                 found, wanted = infer(value, ref_type), registry.named(declared[input_name])

@@ -5,6 +5,9 @@ and a plugin written for Dioptra with its artifact tasks."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,8 @@ import dioptra_lab
 from dioptra_lab.engine.artifacts import load_artifact
 from dioptra_lab.entrypoints import load_entrypoint
 from dioptra_lab.plugins import Registry, set_registry
-from tests.conftest import PLUGINS
+from tests.conftest import PLUGINS, TESTS
+from tests.dioptra_validator import dioptra_sdk_path
 from tests.unit.test_dioptra_corpus import CASES, _load
 from tests.unit.test_dioptra_plugins import DIOPTRA_PLUGINS
 
@@ -71,3 +75,53 @@ def test_an_imported_resource_repository_runs(
     result = dioptra_lab.run(ep, who="Bo", earlier="unused.txt")
     assert result.output("twice") == "Hello, Bo Hello, Bo"
     assert (tmp_path / "artifacts" / "shouted.txt").read_text() == "HELLO, BO HELLO, BO"
+
+
+REAL_DIOPTRA_RUN = """
+import sys
+from pathlib import Path
+
+import dioptra_lab
+from dioptra_lab.entrypoints import load_entrypoint
+from dioptra_lab.entrypoints.dioptra_import import import_dioptra
+from dioptra_lab.plugins import Registry
+from tests.unit.test_dioptra_import import make_repository
+
+report = import_dioptra(make_repository(Path("repo"), "hello_real_dioptra"), Path("out"))
+ep = load_entrypoint(report.entrypoints["hello-world"], Registry([Path("out/plugins")]))
+assert ep.problems == [], ep.problems
+import dioptra.pyplugs
+
+print("stand-in:", getattr(dioptra, "__dioptra_lab_standin__", False), "from:", dioptra.pyplugs.__file__)
+from dioptra.pyplugs._plugins import _PLUGINS
+
+print("registered by Dioptra:", sorted(_PLUGINS["hello_real_dioptra"]["tasks"]))
+result = dioptra_lab.run(ep, who="Bo", earlier="unused.txt")
+print("twice:", result.output("twice"))
+print("shouted:", Path("artifacts/shouted.txt").read_text())
+"""
+
+
+def test_an_imported_repository_runs_with_the_real_dioptra_package(
+    prefect_server: str, tmp_path: Path
+) -> None:
+    """With NIST Dioptra's own package importable (its wheel and structlog), a plugin written for
+    Dioptra registers with Dioptra's real ``pyplugs`` (no stand-in) and still runs here: a
+    Dioptra description names its tasks by path, which needs no registration of ours."""
+    root = TESTS.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), dioptra_sdk_path()])}
+    done = subprocess.run(
+        [sys.executable, "-c", REAL_DIOPTRA_RUN],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert f"stand-in: False from: {root / '.cache'}" in "\n".join(lines), lines
+    assert "registered by Dioptra: ['hello', 'repeat']" in lines, lines
+    assert "twice: Hello, Bo Hello, Bo" in lines
+    assert "shouted: HELLO, BO HELLO, BO" in lines

@@ -414,7 +414,9 @@ def test_dioptra_artifact_tasks_through_the_queue(worker: str, registry: Registr
     assert first.wait(WAIT) == JobStatus.FINISHED, first.logs()
     artifacts = set(first.results().artifacts)
     assert {"artifacts/saved.json", "artifacts/saved.json.dioptra-task.json"} <= artifacts
-    uri = f"runs:/{first.id}/artifacts/saved.json"
+    assert {"artifacts/tenfold.tenfold", "artifacts/tenfold.tenfold.dioptra-task.json"} <= artifacts
+    # a .tenfold file holds 30.0 for 3.0: only TenfoldArtifactTask.deserialize reads it right
+    uri = f"runs:/{first.id}/artifacts/tenfold.tenfold"
     second = dioptra_lab.submit(
         ENTRYPOINTS / "score_artifact.yaml", {"x": 1.0, "earlier": uri}, experiment=exp, queue=worker
     )

@@ -228,3 +228,61 @@ def test_bad_sources_are_refused_with_what_to_do(tmp_path: Path) -> None:
     report = import_dioptra(traversal, tmp_path / "out2")
     assert report.not_carried == ["plugin: '../../etc' leaves the repository"]
     assert report.plugins == []
+
+
+def test_older_layouts_and_declarations_that_do_not_match_the_files(tmp_path: Path) -> None:
+    """`[[plugins.tasks]]` (an array of function tasks, as in older resource repositories) is
+    read as `tasks.functions`; an artifact plugin the entry point names but the repository
+    does not hold, an artifact task whose class is not in its file and a type defined twice,
+    differently, are each named in the report."""
+    repo = make_repository(tmp_path / "repo", "hello_world_older")
+    toml = (repo / "dioptra.toml").read_text()
+    toml = toml.replace("[[plugins.tasks.functions]]", "[[plugins.tasks]]")
+    toml = toml.replace(
+        '[[plugins.tasks.artifacts]]\nfilename = "tasks.py"\nname = "ShoutArtifactTask"\n'
+        'output_params = [{ name = "text", type = "string" }]\n',
+        "",
+    )
+    toml += textwrap.dedent(
+        """
+        [[plugins]]
+        path = "plugins/more_artifacts"
+        tasks.artifacts = [
+          { filename = "tasks.py", name = "ShoutArtifactTask", output_params = [] },
+          { filename = "tasks.py", name = "WhisperArtifactTask", output_params = [] },
+        ]
+
+        [[plugin_param_types]]
+        name = "message"
+        structure = { list = "string" }
+
+        [[plugin_param_types]]
+        name = "message"
+        structure = { is_a = "string" }
+        """
+    )
+    toml = toml.replace(
+        'plugins = ["hello_world_older"]\n',
+        'plugins = ["hello_world_older"]\nartifact_plugins = ["nowhere"]\n',
+        1,
+    )
+    (repo / "dioptra.toml").write_text(toml)
+    (repo / "plugins" / "more_artifacts").mkdir()
+    shout = TASKS[TASKS.index("class ShoutArtifactTask") :]
+    (repo / "plugins" / "more_artifacts" / "tasks.py").write_text(
+        "from pathlib import Path\nfrom dioptra.sdk.api.artifact import ArtifactTaskInterface\n\n\n" + shout
+    )
+    report = import_dioptra(repo, tmp_path / "out")
+    assert report.tasks == ["hello_world_older.hello", "hello_world_older.repeat"]
+    assert report.artifact_tasks == ["more_artifacts.ShoutArtifactTask", "more_artifacts.WhisperArtifactTask"]
+    assert (
+        "plugin_param_types: 'message' is defined twice, differently; the first is kept" in report.not_carried
+    )
+    assert "entry point hello-world: artifact plugin 'nowhere' is not in [[plugins]]" in report.not_carried
+    assert [line for line in report.not_carried if line.startswith("artifact task")] == [
+        "artifact task more_artifacts.WhisperArtifactTask: no artifact-task class WhisperArtifactTask in "
+        "more_artifacts.tasks (the name in dioptra.toml must be a class with serialize and deserialize)"
+    ]
+    written = yaml.safe_load((tmp_path / "out" / "entrypoints" / "hello-world.yaml").read_text())
+    assert written["tasks"]["hello"]["plugin"] == "hello_world_older.tasks.hello"
+    assert written["types"] == {"message": {"is_a": "string"}}

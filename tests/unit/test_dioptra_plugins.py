@@ -56,6 +56,9 @@ def test_artifact_task_arguments_are_checked_against_its_schema(dioptra_registry
     assert any("Additional properties are not allowed ('colour' was unexpected)" in p for p in problems), (
         problems
     )
+    xml = text.replace("name: JsonArtifactTask}", "name: DataFrameArtifactTask, args: {format: xml}}")
+    problems = [str(p) for p in load_entrypoint_text(xml, dioptra_registry).problems]
+    assert problems == ["artifact_outputs.total.task.args: format: 'xml' is not one of ['csv', 'json']"]
     unknown = text.replace("name: JsonArtifactTask", "name: JsonArtefactTask")
     problems = [str(p) for p in load_entrypoint_text(unknown, dioptra_registry).problems]
     assert problems == [

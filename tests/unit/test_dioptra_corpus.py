@@ -36,7 +36,7 @@ def test_the_corpus_has_a_valid_and_an_invalid_case_for_every_rule() -> None:
     for case in CASES:
         verdicts.setdefault(case["topic"], set()).add(case["valid"])
     assert {topic: seen for topic, seen in verdicts.items() if seen != {True, False}} == {}
-    assert len(verdicts) >= 25
+    assert len(verdicts) >= 26
     assert all("dioptra_says" in c for c in CASES if not c["valid"])
 
 

@@ -544,9 +544,9 @@ def load_dioptra_text(
         # Judged by Dioptra's rules; the loader's and the graph checks' own findings (kept
         # aside above, or added by validate_graph) would name the same problems twice.
         errors, warnings = check_dioptra_description(data)
-        # where Dioptra's rules already found a problem, ours would be its echo
-        # (a plugin without a dot cannot be imported either)
-        judged = {e.place for e in errors}
-        ep.problems = errors + [p for p in loader.own_problems if p.place not in judged]
+        # a `plugin:` Dioptra's rules refuse (no dot, an empty part) cannot be imported
+        # either: our import error would be its echo
+        refused = {e.place for e in errors if e.place.endswith(".plugin")}
+        ep.problems = errors + [p for p in loader.own_problems if p.place not in refused]
         ep.warnings = warnings + ep.warnings
     return ep

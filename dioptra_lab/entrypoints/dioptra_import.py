@@ -77,6 +77,14 @@ class ImportReport:
         return "\n".join(lines)
 
 
+def module_of(plugin: str, filename: str) -> str:
+    """The module a plugin's ``filename`` (``tasks.py``, ``sub/x.py``, ``__init__.py``) becomes."""
+    parts = [Path(p).stem for p in Path(filename).parts]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join([plugin, *parts])
+
+
 def fetch_source(source: str, into: Path) -> Path:
     """A local folder as is; a git URL (``https://``, ``git@``, ``file://``, ``….git``) cloned."""
     local = Path(source).expanduser()
@@ -240,10 +248,7 @@ class _Importer:
         if not isinstance(filename, str) or not filename.endswith(".py"):
             self.skip(f"task {plugin}.{short}: no Python `filename`")
             return None
-        parts = [Path(p).stem for p in Path(filename).parts]
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        decl: dict[str, Any] = {"plugin": ".".join([plugin, *parts, short])}
+        decl: dict[str, Any] = {"plugin": f"{module_of(plugin, filename)}.{short}"}
         inputs = []
         for param in function.get("input_params", []):
             if not isinstance(param, dict) or "name" not in param or "type" not in param:
@@ -300,10 +305,11 @@ class _Importer:
                 self.skip(f"entry point {name}: plugin {brief(plugin)} is not in [[plugins]]")
                 continue
             tasks.update(self.tasks_by_plugin[plugin])
-        for plugin in entrypoint.get("artifact_plugins", []):
+        artifact_plugins = entrypoint.get("artifact_plugins", [])
+        for plugin in artifact_plugins if isinstance(artifact_plugins, list) else [artifact_plugins]:
             # all imported plugins are on the plugin path, so their artifact tasks are found
             # by class name; Dioptra refuses an artifact plugin it was not given
-            if plugin not in self.tasks_by_plugin:
+            if not isinstance(plugin, str) or plugin not in self.tasks_by_plugin:
                 self.skip(f"entry point {name}: artifact plugin {brief(plugin)} is not in [[plugins]]")
         artifact_inputs = {}
         for param in entrypoint.get("artifact_params", []):
@@ -396,7 +402,7 @@ class _Importer:
         registry = Registry([self.out / "plugins"], distributions=False)
         for qualified, filename in self.artifact_files.items():
             plugin, _, cls = qualified.partition(".")
-            module = ".".join([plugin, *Path(str(filename or "")).with_suffix("").parts])
+            module = module_of(plugin, filename if isinstance(filename, str) else "__init__.py")
             registry.discover()
             if f"{module}.{cls}" not in registry.artifact_tasks:
                 self.skip(

@@ -506,8 +506,9 @@ class _Checker:
 
     # -- types ------------------------------------------------------------------------
     def check_types(self, unsound: set[Any]) -> None:
-        """Dioptra's type check of defaults and step arguments, but of the steps and
-        parameters named in ``unsound`` (already reported), and of the steps using them."""
+        """Dioptra's type check of parameter defaults and step arguments, except for the steps
+        and parameters named in ``unsound`` (their problems are already reported) and the
+        steps that use them."""
         data = self.data
         before = len(self.errors)
         registry = TypeRegistry(data.get("types", {}), self.error)

@@ -570,8 +570,7 @@ def create(experiment: str, run_name: str, params: dict[str, Any], tags: dict[st
     *submitting* until :func:`submitted`; return the run id (the job's id)."""
     from redis.exceptions import RedisError
 
-    run_id = runs.create_run(experiment, run_name, params, {**tags})
-    runs.set_tags(run_id, {runs.TAG_JOB: run_id})
+    run_id = runs.create_run(experiment, run_name, params, {**tags}, id_tag=runs.TAG_JOB)
     conn = _redis()
     if conn is not None:
         try:

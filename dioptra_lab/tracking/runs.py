@@ -7,6 +7,7 @@ client can filter on them.
 from __future__ import annotations
 
 import getpass
+import os
 import time
 from typing import Any
 
@@ -37,40 +38,72 @@ TAG_PLUGIN_SHA = TAG + "plugin_sha256."
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 
 
+# Experiment ids this process has looked up, by (process, tracking URI, name): a sweep or a
+# notebook submitting many jobs asks MLflow once. A stale id (the experiment was deleted
+# since) is dropped when MLflow refuses a run in it, and looked up again.
+_experiment_ids: dict[tuple[int, str, str], str] = {}
+
+
 def experiment_id(name: str) -> str:
-    """The id of the MLflow experiment ``name``, created when missing."""
+    """The id of the MLflow experiment ``name``, created when missing (or restored)."""
     mlflow = client()
+    key = (os.getpid(), str(mlflow.tracking_uri), name)
+    cached = _experiment_ids.get(key)
+    if cached is not None:
+        return cached
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         if found.lifecycle_stage == "deleted":
             mlflow.restore_experiment(found.experiment_id)
-        return str(found.experiment_id)
-    try:
-        return str(mlflow.create_experiment(name))
-    except Exception:  # created concurrently by another submitter
-        again = mlflow.get_experiment_by_name(name)
-        if again is None:
-            raise
-        return str(again.experiment_id)
+        found_id = str(found.experiment_id)
+    else:
+        try:
+            found_id = str(mlflow.create_experiment(name))
+        except Exception:  # created concurrently by another submitter
+            again = mlflow.get_experiment_by_name(name)
+            if again is None:
+                raise
+            found_id = str(again.experiment_id)
+    _experiment_ids[key] = found_id
+    return found_id
 
 
-def create_run(experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+def create_run(
+    experiment: str,
+    run_name: str,
+    params: dict[str, Any],
+    tags: dict[str, str],
+    id_tag: str | None = None,
+) -> str:
     """Create a run in status SCHEDULED with its params and tags; return its id.
+
+    ``id_tag``: a tag whose value is the new run's id, written with the params. Four
+    requests to MLflow (three with no params and no ``id_tag``), and one more the first time
+    this process names the experiment.
 
     Only :mod:`dioptra_lab.jobs.lifecycle` writes run statuses; everything else asks it.
     """
-    from mlflow.entities import Param
+    from mlflow.entities import Param, RunTag
+    from mlflow.exceptions import MlflowException
 
     mlflow = client()
-    run = mlflow.create_run(
-        experiment_id(experiment),
-        run_name=run_name,
-        tags={TAG_USER: getpass.getuser(), **tags},
-    )
+    all_tags = {TAG_USER: getpass.getuser(), **tags}
+    key = (os.getpid(), str(mlflow.tracking_uri), experiment)
+    remembered = key in _experiment_ids
+    try:
+        run = mlflow.create_run(experiment_id(experiment), run_name=run_name, tags=all_tags)
+    except MlflowException:
+        if not remembered:
+            raise
+        # the remembered experiment may have been deleted since: look it up again, once
+        _experiment_ids.pop(key, None)
+        run = mlflow.create_run(experiment_id(experiment), run_name=run_name, tags=all_tags)
     run_id = str(run.info.run_id)
-    mlflow.update_run(run_id, status="SCHEDULED")
-    if params:
-        mlflow.log_batch(run_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
+    _update_status(run_id, "SCHEDULED")
+    batch_params = [Param(k, _param_text(v)) for k, v in params.items()]
+    batch_tags = [RunTag(id_tag, run_id)] if id_tag else []
+    if batch_params or batch_tags:
+        mlflow.log_batch(run_id, params=batch_params, tags=batch_tags)
     return run_id
 
 
@@ -153,4 +186,14 @@ def write_status(run_id: str, status: str, end_time: int | None = None) -> None:
     if status in TERMINAL:
         client().set_terminated(run_id, status=status, end_time=end_time or int(time.time() * 1000))
     else:
-        client().update_run(run_id, status=status)
+        _update_status(run_id, status)
+
+
+def _update_status(run_id: str, status: str) -> None:
+    """A non-terminal status (no end time), in one request: the store's update, not the
+    client's ``update_run``, which reads the run back first only to keep its end time."""
+    from mlflow.entities import RunStatus
+
+    client()._tracking_client.store.update_run_info(
+        run_id, RunStatus.from_string(status), end_time=None, run_name=None
+    )

@@ -404,6 +404,20 @@ def test_stale_own_service_is_stopped_before_a_new_one(
         stack.down()
 
 
+def test_submitting_into_an_experiment_deleted_since_the_last_submit(worker: str) -> None:
+    """A process remembers experiment ids (one MLflow request less per submit); an experiment
+    deleted since is looked up again, restored, and the job lands in it."""
+    exp = experiment()
+    first = submit(ENTRYPOINTS / "score.yaml", {"x": 1.0}, experiment=exp, queue=worker)
+    experiment_id = mlflow_client().get_run(first.id).info.experiment_id
+    assert first.wait(WAIT) == JobStatus.FINISHED
+    mlflow_client().delete_experiment(experiment_id)
+    second = submit(ENTRYPOINTS / "score.yaml", {"x": 2.0}, experiment=exp, queue=worker)
+    assert second.wait(WAIT) == JobStatus.FINISHED
+    assert mlflow_client().get_run(second.id).info.experiment_id == experiment_id
+    assert mlflow_client().get_experiment(experiment_id).lifecycle_stage == "active"
+
+
 def test_dioptra_artifact_tasks_through_the_queue(worker: str, registry: Registry) -> None:
     """A job's artifact outputs are serialized by their artifact task and uploaded with the name
     of the task; a later job given the artifact's runs:/ URI reads it back with that task."""

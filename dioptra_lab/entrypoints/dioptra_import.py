@@ -400,10 +400,10 @@ class _Importer:
         from dioptra_lab.plugins.registry import Registry
 
         registry = Registry([self.out / "plugins"], distributions=False)
+        registry.discover()
         for qualified, filename in self.artifact_files.items():
             plugin, _, cls = qualified.partition(".")
             module = module_of(plugin, filename if isinstance(filename, str) else "__init__.py")
-            registry.discover()
             if f"{module}.{cls}" not in registry.artifact_tasks:
                 self.skip(
                     f"artifact task {qualified}: no artifact-task class {cls} in {module} "

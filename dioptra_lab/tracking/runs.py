@@ -44,10 +44,15 @@ TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 _experiment_ids: dict[tuple[int, str, str], str] = {}
 
 
+def _experiment_key(name: str) -> tuple[int, str, str]:
+    """Where this process remembers the id of experiment ``name`` (see _experiment_ids)."""
+    return (os.getpid(), str(client().tracking_uri), name)
+
+
 def experiment_id(name: str) -> str:
     """The id of the MLflow experiment ``name``, created when missing (or restored)."""
     mlflow = client()
-    key = (os.getpid(), str(mlflow.tracking_uri), name)
+    key = _experiment_key(name)
     cached = _experiment_ids.get(key)
     if cached is not None:
         return cached
@@ -88,7 +93,7 @@ def create_run(
 
     mlflow = client()
     all_tags = {TAG_USER: getpass.getuser(), **tags}
-    key = (os.getpid(), str(mlflow.tracking_uri), experiment)
+    key = _experiment_key(experiment)
     remembered = key in _experiment_ids
     try:
         run = mlflow.create_run(experiment_id(experiment), run_name=run_name, tags=all_tags)

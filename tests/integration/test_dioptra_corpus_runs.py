@@ -78,7 +78,6 @@ def test_an_imported_resource_repository_runs(
 
 
 REAL_DIOPTRA_RUN = """
-import sys
 from pathlib import Path
 
 import dioptra_lab

@@ -190,7 +190,15 @@ def _run_code(
     """
     from jupyter_client import BlockingKernelClient
 
-    client = BlockingKernelClient()
+    context = None
+    if starting:
+        # The kernel binds its ports a moment after it is forked; ZeroMQ then connects again
+        # after RECONNECT_IVL, 100 ms by default, most of a warm start. Ask again every 5 ms.
+        import zmq
+
+        context = zmq.Context()
+        context.setsockopt(zmq.RECONNECT_IVL, 5)
+    client = BlockingKernelClient(**({"context": context} if context is not None else {}))
     client.load_connection_info(cast(Any, handle.connection))
     client.start_channels()
     try:
@@ -213,6 +221,8 @@ def _run_code(
                 return dict(reply["content"])
     finally:
         client.stop_channels()
+        if context is not None:
+            context.destroy(linger=0)
 
 
 def _first_reply(client: Any, handle: KernelHandle, timeout: float) -> None:
@@ -549,9 +559,9 @@ class KernelPool:
                 self._close_retired()
                 with self._cond:
                     wanted = len(self.ready) < self.size and time.monotonic() >= self.failed_until
-                if not wanted:
-                    self._stop.wait(1.0)
-                    continue
+                    if not wanted:  # a take() wakes it: the replacement starts at once
+                        self._cond.wait(1.0)
+                        continue
                 kernel = WarmKernel(self._current_zygote()).start()
             except Exception as exc:
                 self._failed(exc)

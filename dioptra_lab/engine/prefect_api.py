@@ -86,6 +86,12 @@ def require_prefect_api() -> str:
             f"the Prefect server at {url} does not answer; start it with `dioptra-lab up` "
             "(or check PREFECT_API_URL)"
         )
+    _configure(url)
+    return url
+
+
+def _configure(url: str) -> None:
+    """Point Prefect at ``url`` (for its own calls) and quiet its logging, as flows need."""
     os.environ[PREFECT_URL_ENV] = url
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not os.environ.get("DIOPTRA_LAB_PREFECT_LOGS"):
@@ -98,7 +104,6 @@ def require_prefect_api() -> str:
 
         for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    return url
 
 
 def _quick_retry_transport(tls: Any) -> httpx.BaseTransport:
@@ -202,8 +207,9 @@ def _client_context(url: str) -> Any:
     return SyncClientContext.model_construct(client=client)
 
 
-# Per process (a forked one builds its own), per server and per results folder.
-_SETTINGS: dict[tuple[int, str, str], Any] = {}
+# Settings per server and results folder (plain data: a forked process may keep its parent's);
+# clients per process (a forked one opens its own connections), per server.
+_SETTINGS: dict[tuple[str, str], Any] = {}
 _CLIENTS: dict[tuple[int, str], Any] = {}
 _LOCK = threading.Lock()
 
@@ -217,7 +223,7 @@ def prefect_session(url: str, results: Path) -> Iterator[None]:
     """
     from prefect.context import SyncClientContext
 
-    settings_key, client_key = (os.getpid(), url, str(results)), (os.getpid(), url)
+    settings_key, client_key = (url, str(results)), (os.getpid(), url)
     settings, client = _SETTINGS.get(settings_key), _CLIENTS.get(client_key)
     if settings is None or client is None:
         with _LOCK:
@@ -236,6 +242,38 @@ def prefect_session(url: str, results: Path) -> Iterator[None]:
             SyncClientContext.__var__.reset(token)
 
 
+def _build_flow_machinery() -> None:
+    """Import what a first flow imports on its way and build a flow's parameter schema."""
+    import prefect.flow_engine  # noqa: F401
+    import prefect.task_engine  # noqa: F401
+    import prefect.utilities.visualization  # noqa: F401  (imported by every flow call)
+    from prefect import flow
+
+    @flow(name="dioptra-lab-warm-up", validate_parameters=False, persist_result=False)
+    def warm(parameters: dict[str, Any]) -> None:
+        """Never called: building it imports what flows need (parameter schemas)."""
+
+    warm.serialize_parameters({"parameters": {}})  # FastAPI's encoder, imported lazily
+
+
+def prepare_before_fork() -> None:
+    """What :func:`warm_up` pays that needs no connection, paid once in a process that forks
+    kernels (the zygote): the imports, the parameter schemas and the settings of
+    :func:`prefect_session` for the stack's server, which its kernels then find built.
+    Does nothing where Prefect was not imported or no server is configured."""
+    import sys
+
+    url = load_settings().prefect_api_url
+    if "prefect" not in sys.modules or not url:
+        return
+    _configure(url)
+    _build_flow_machinery()
+    results = load_settings().home / "cache"
+    with _LOCK:
+        if (url, str(results)) not in _SETTINGS:
+            _SETTINGS[(url, str(results))] = _settings_context(url, results)
+
+
 def warm_up() -> str:
     """Pay ahead of a job what its first flow would: imports, settings and API client.
 
@@ -249,16 +287,7 @@ def warm_up() -> str:
         ServiceError: no Prefect server is configured, or it does not answer.
     """
     url = require_prefect_api()
-    import prefect.flow_engine  # noqa: F401
-    import prefect.task_engine  # noqa: F401
-    import prefect.utilities.visualization  # noqa: F401  (imported by every flow call)
-    from prefect import flow
-
-    @flow(name="dioptra-lab-warm-up", validate_parameters=False, persist_result=False)
-    def warm(parameters: dict[str, Any]) -> None:
-        """Never called: building it imports what flows need (parameter schemas)."""
-
-    warm.serialize_parameters({"parameters": {}})  # FastAPI's encoder, imported lazily
+    _build_flow_machinery()
     with prefect_session(url, load_settings().home / "cache"):
         from prefect.events.worker import EventsWorker
 

@@ -1,0 +1,60 @@
+"""Prefect's settings built in a process that forks kernels (the zygote) serve its kernels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+CHILD = textwrap.dedent(
+    """
+    import os, sys
+    {imports}
+    from dioptra_lab.engine import prefect_api
+    prefect_api.prepare_before_fork()
+    print("prefect" in sys.modules, len(prefect_api._SETTINGS), flush=True)
+    if "prefect" in sys.modules:
+        pid = os.fork()
+        if pid == 0:  # a kernel: it finds the settings built, for its server and results folder
+            from prefect.settings import get_current_settings
+            (url, results), = prefect_api._SETTINGS
+            with prefect_api._SETTINGS[(url, results)].model_copy():
+                settings = get_current_settings()
+                print(url, settings.api.url, settings.results.local_storage_path, flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+    """
+)
+
+
+def run_child(tmp_path: Path, imports: str) -> list[str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DIOPTRA_LAB_HOME": str(tmp_path / "home"),
+        "PREFECT_API_URL": "http://127.0.0.1:9/api",  # nothing listens: no request is made
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD.format(imports=imports)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split("\n")
+
+
+def test_settings_built_before_a_fork_point_a_kernel_at_its_server_and_results(tmp_path: Path) -> None:
+    lines = run_child(tmp_path, "import prefect")
+    assert lines[0] == "True 1"
+    url, api_url, results = lines[1].split()
+    assert url == api_url == "http://127.0.0.1:9/api"
+    assert Path(results) == tmp_path / "home" / "cache"
+
+
+def test_nothing_is_prepared_where_prefect_was_not_imported(tmp_path: Path) -> None:
+    assert run_child(tmp_path, "")[0] == "False 0"

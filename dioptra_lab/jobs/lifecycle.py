@@ -439,8 +439,14 @@ def sync(job_id: str, *, wait: float = 0.0, probe: bool = False, connection: Red
     lock = SYNC_LOCK_KEY.format(job_id)
     deadline = time.monotonic() + wait
     try:
-        if conn.hget(RECORD_KEY.format(job_id), "pending") is None:
+        with conn.pipeline(transaction=False) as pipe:
+            pipe.hget(RECORD_KEY.format(job_id), "pending")
+            pipe.exists(lock)
+            pending, held = pipe.execute()
+        if pending is None:
             return True
+        if held and not wait:  # another writer is at it (a reader polling while the worker
+            return False  # writes): nothing to add, and no health check of MLflow to pay
         if probe and not mlflow_answers():
             return False
         while not conn.set(lock, token, nx=True, px=int(SYNC_LEASE * 1000)):

@@ -89,6 +89,36 @@ def client(uri: str | None = None) -> MlflowClient:
         return _clients[key]
 
 
+ARTIFACT_URI_ENV = "DIOPTRA_LAB_ARTIFACT_URI"
+"""Where the artifacts of the job's run (``MLFLOW_RUN_ID``) go: set for its kernel by the worker."""
+
+
+def remember_artifact_uri(run_id: str, artifact_uri: str | None) -> None:
+    """Tell MLflow's client where the artifacts of a run go (this process just created or read
+    the run, or was told by its worker).
+
+    Before its first upload to a run, MLflow's client reads the run again only to learn
+    this: one request per run and process, so a job paid three (the submit's bundle, the
+    kernel's results, the work horse's notebook and log). The client keeps what it learnt
+    in a cache of its own (private to MLflow), filled here instead; where that cache is not
+    found, as with another MLflow version, the client reads the run as before.
+    """
+    if not artifact_uri:
+        return
+    try:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+        from mlflow.tracking._tracking_service import utils
+    except ImportError:
+        return
+    cache = getattr(utils, "_artifact_repos_cache", None)
+    if cache is None or run_id in cache:
+        return
+    with _lock:
+        cache[run_id] = get_artifact_repository(artifact_uri, tracking_uri=tracking_uri())
+        while len(cache) > 1024:  # MLflow's own bound on it
+            cache.popitem(last=False)
+
+
 # -- interactive processes: fail fast ---------------------------------------------------------
 FAIL_FAST = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dioptra_lab.errors import DioptraLabError
-from dioptra_lab.tracking.client import client, tracking_uri
+from dioptra_lab.tracking.client import ARTIFACT_URI_ENV, client, remember_artifact_uri, tracking_uri
 
 LOCAL_EXPERIMENT = "interactive"
 _lock = threading.Lock()
@@ -27,6 +27,7 @@ def current_run_id() -> str:
     global _local_run
     env_run = os.environ.get("MLFLOW_RUN_ID")
     if env_run:
+        remember_artifact_uri(env_run, os.environ.get(ARTIFACT_URI_ENV))
         return env_run
     client()  # imports MLflow under the client lock
     import mlflow

@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from dioptra_lab.tracking.client import client
+from dioptra_lab.tracking.client import client, remember_artifact_uri
 
 TAG = "dioptra_lab."
 TAG_JOB = TAG + "job_id"
@@ -104,6 +104,7 @@ def create_run(
         _experiment_ids.pop(key, None)
         run = mlflow.create_run(experiment_id(experiment), run_name=run_name, tags=all_tags)
     run_id = str(run.info.run_id)
+    remember_artifact_uri(run_id, run.info.artifact_uri)  # the bundle's upload: no read of the run
     _update_status(run_id, "SCHEDULED")
     batch_params = [Param(k, _param_text(v)) for k, v in params.items()]
     batch_tags = [RunTag(id_tag, run_id)] if id_tag else []
@@ -189,16 +190,17 @@ def write_status(run_id: str, status: str, end_time: int | None = None) -> None:
     Called only by :mod:`dioptra_lab.jobs.lifecycle`, which checks the transition first.
     """
     if status in TERMINAL:
-        client().set_terminated(run_id, status=status, end_time=end_time or int(time.time() * 1000))
+        _update_status(run_id, status, end_time or int(time.time() * 1000))
     else:
         _update_status(run_id, status)
 
 
-def _update_status(run_id: str, status: str) -> None:
-    """A non-terminal status (no end time), in one request: the store's update, not the
-    client's ``update_run``, which reads the run back first only to keep its end time."""
+def _update_status(run_id: str, status: str, end_time: int | None = None) -> None:
+    """A status (with its end time where terminal) in one request: the store's update, not
+    the client's ``update_run`` nor ``set_terminated``, which read the run first (the one to
+    keep its end time, the other only to print the run's address)."""
     from mlflow.entities import RunStatus
 
     client()._tracking_client.store.update_run_info(
-        run_id, RunStatus.from_string(status), end_time=None, run_name=None
+        run_id, RunStatus.from_string(status), end_time=end_time, run_name=None
     )

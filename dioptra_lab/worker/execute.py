@@ -41,7 +41,7 @@ from dioptra_lab.jobs.job import EXECUTED_NOTEBOOK, KERNEL_LOG, TRACEBACK
 from dioptra_lab.models import Failure, JobStatus
 from dioptra_lab.tracking import runs
 from dioptra_lab.tracking.bundles import Bundle, download_bundle
-from dioptra_lab.tracking.client import client, require_mlflow
+from dioptra_lab.tracking.client import ARTIFACT_URI_ENV, client, remember_artifact_uri, require_mlflow
 from dioptra_lab.worker.live import KernelOutput, LiveFeed
 
 
@@ -135,6 +135,7 @@ def execute_job(run_id: str) -> dict[str, Any]:
     try:
         tracking_uri = require_mlflow()
         run = client().get_run(run_id)  # status and tags in one round trip
+        remember_artifact_uri(run_id, run.info.artifact_uri)  # the uploads: no read of the run
         worker = os.environ.get("RQ_WORKER_ID", "?")
         if not lifecycle.start(run_id, worker, attempt, JobStatus.from_mlflow(run.info.status)):
             # a newer attempt began, or the job ended already (cancelled, say): never run twice
@@ -149,6 +150,7 @@ def execute_job(run_id: str) -> dict[str, Any]:
         bundle = queued_bundle(job, expected) or download_bundle(client(), run_id, expected)
         notebook, plugins = bundle.materialize(workspace)
         environment = _kernel_environment(run_id, tracking_uri, plugins, feed.progress_file)
+        environment[ARTIFACT_URI_ENV] = run.info.artifact_uri  # the kernel's uploads, likewise
         # a kernel started here inherits this process's environment; a warm one is given it
         own = {k: v for k, v in environment.items() if k not in KERNEL_MLFLOW_PATIENCE}
         os.environ.update(own)

@@ -69,7 +69,19 @@ WARM_IMPORTS = (
     "prefect",
     "prefect.flow_engine",
     "prefect.task_engine",
+    # what MLflow's first client in a process imports (its tracing's span processors)
+    "mlflow.tracing.processor.base_mlflow",
+    "mlflow.tracing.processor.otel",
+    "mlflow.tracing.export.utils",
+    # what a flow's task runs and plugin discovery import on first use
+    "anyio._backends._asyncio",
+    "anyio.streams.memory",
+    "anyio.streams.stapled",
+    "anyio.streams.tls",
+    "email.policy",
     "dioptra_lab.engine",
+    "dioptra_lab.engine.runner",
+    "dioptra_lab.entrypoints",  # and nbformat, the types, the plugin registry: 100 modules
     "dioptra_lab.tracking",
 )
 """Modules a warm kernel imports ahead of its job: third-party libraries and the engine.

@@ -172,6 +172,7 @@ def _settings_context(url: str, results: Path) -> Any:
     from prefect.settings import (
         PREFECT_API_AUTH_STRING,
         PREFECT_API_URL,
+        PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_RESULTS_LOCAL_STORAGE_PATH,
     )
@@ -183,6 +184,9 @@ def _settings_context(url: str, results: Path) -> Any:
         # Prefect's flow heartbeat thread is joined at exit and costs ~1 s per flow;
         # crashed runs are detected by the worker's own heartbeat (RQ job meta).
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+        # Our client checks the server's version once per process (_client_context); the
+        # events client would check again, with a client and TLS context of its own.
+        PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED: False,
     }
     if os.environ.get(PREFECT_AUTH_ENV):  # a server with a password (set after a warm kernel's
         updates[PREFECT_API_AUTH_STRING] = os.environ[PREFECT_AUTH_ENV]  # `import prefect`)

@@ -323,13 +323,15 @@ def _move(
     current: JobStatus | None = None,
     guess: JobStatus | None = None,
     also_from: frozenset[JobStatus] = frozenset(),
+    run: Any = None,
 ) -> bool:
     """Move the job to ``target`` if allowed (or from ``also_from``); ``attempt`` (0: any)
     fences out older attempts.
 
     ``current``: the status the caller has just read from MLflow, used when the job has no
     record; ``guess``: the status to assume then where MLflow may not be asked (the worker's
-    own process) or does not answer.
+    own process) or does not answer. ``run``: the run as the caller read it just before (its
+    MLflow write then does not read it again).
     """
     from redis.exceptions import RedisError
 
@@ -360,7 +362,7 @@ def _move(
     if deferred is not None:
         deferred(job_id)
     else:
-        sync(job_id, connection=conn)
+        sync(job_id, connection=conn, run=run)
     return True
 
 
@@ -422,13 +424,16 @@ def _move_in_mlflow(job_id: str, target: JobStatus, change: dict[str, Any]) -> b
 
 
 # -- MLflow brought up to date ----------------------------------------------------------------
-def sync(job_id: str, *, wait: float = 0.0, probe: bool = False, connection: Redis | None = None) -> bool:
+def sync(
+    job_id: str, *, wait: float = 0.0, probe: bool = False, connection: Redis | None = None, run: Any = None
+) -> bool:
     """Write the job's pending changes to its MLflow run; return whether MLflow has them all.
 
     One writer at a time per job (a lease in Redis); ``wait``: seconds to wait for another
     writer to finish. ``probe``: check MLflow's health first (reads: never wait on MLflow's
     retries when it is down). A run MLflow has already ended keeps its status; the record
-    adopts it. Never raises: what is not written stays pending for the next sync.
+    adopts it. Never raises: what is not written stays pending for the next sync. ``run``: the
+    run as read just before the change that made this write (spares reading it again).
     """
     from redis.exceptions import RedisError
 
@@ -462,8 +467,9 @@ def sync(job_id: str, *, wait: float = 0.0, probe: bool = False, connection: Red
             if raw is None:
                 conn.srem(UNSYNCED_KEY, job_id)
                 return True
-            if _write_pending(conn, job_id, json.loads(raw)):
+            if _write_pending(conn, job_id, json.loads(raw), run):
                 return True  # MLflow had already ended it: the record adopted that
+            run = None  # a change landed meanwhile: read the run again
             keys = [RECORD_KEY.format(job_id), UNSYNCED_KEY, lock]
             if _script(conn, _ACK)(keys=keys, args=[seq, job_id, token, FINAL_TTL]):
                 return True
@@ -496,9 +502,10 @@ def mlflow_answers() -> bool:
     return mlflow_healthy(tracking_uri(), 2.0)
 
 
-def _write_pending(conn: Redis, job_id: str, pending: dict[str, Any]) -> bool:
-    """Write ``pending`` to the run; ``True`` when MLflow had ended the run otherwise (adopted)."""
-    run = runs.get_run(job_id)
+def _write_pending(conn: Redis, job_id: str, pending: dict[str, Any], run: Any = None) -> bool:
+    """Write ``pending`` to the run (as ``run`` has it, else as read now); ``True`` when MLflow
+    had ended the run otherwise (adopted)."""
+    run = run if run is not None else runs.get_run(job_id)
     now = str(run.info.status)
     target = str(pending.get("status") or now)
     if now in runs.TERMINAL and now != target:
@@ -603,15 +610,16 @@ def submitted(job_id: str, pipeline: Any) -> None:
     pipeline.hset(key, "since", f"{time.time():.3f}")  # the grace counts from the enqueue
 
 
-def start(job_id: str, worker: str, attempt: int, current: JobStatus | None = None) -> bool:
+def start(job_id: str, worker: str, attempt: int, current: JobStatus | None = None, run: Any = None) -> bool:
     """queued → running: a worker took the job (attempt 1, 2, … with retries).
 
     Records when (``dioptra_lab.started``, epoch seconds; a retry records its own start)
     and clears the failure tags an earlier attempt may have left. ``current``: the status
-    the caller has just read with the run, used when the job has no record.
+    the caller has just read with the run, used when the job has no record; ``run``: that run,
+    which MLflow's update then starts from rather than reading it again.
     """
     tags = {runs.TAG_WORKER: worker, runs.TAG_ATTEMPT: attempt, runs.TAG_STARTED: f"{time.time():.3f}"}
-    return _move(job_id, JobStatus.RUNNING, tags, FAILURE_TAGS, attempt=attempt, current=current)
+    return _move(job_id, JobStatus.RUNNING, tags, FAILURE_TAGS, attempt=attempt, current=current, run=run)
 
 
 def finish(job_id: str, attempt: int = 0) -> bool:

@@ -137,7 +137,7 @@ def execute_job(run_id: str) -> dict[str, Any]:
         run = client().get_run(run_id)  # status and tags in one round trip
         remember_artifact_uri(run_id, run.info.artifact_uri)  # the uploads: no read of the run
         worker = os.environ.get("RQ_WORKER_ID", "?")
-        if not lifecycle.start(run_id, worker, attempt, JobStatus.from_mlflow(run.info.status)):
+        if not lifecycle.start(run_id, worker, attempt, JobStatus.from_mlflow(run.info.status), run):
             # a newer attempt began, or the job ended already (cancelled, say): never run twice
             now = lifecycle.status(run_id)
             output.write(f"[dioptra-lab] job {run_id}, attempt {attempt}: not run (it is {now.value})\n")

@@ -139,7 +139,7 @@ class LiveFeed:
                     self._offset += len(line.encode())
         if latest is not None:
             self.job.meta["progress"] = {
-                key: latest[key] for key in ("step", "task", "index", "total", "state", "seconds")
+                key: latest.get(key) for key in ("step", "task", "index", "total", "state", "seconds", "time")
             }
         self.job.meta["heartbeat"] = time.time()
         self.job.save_meta()

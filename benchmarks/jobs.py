@@ -57,7 +57,9 @@ def through_queue(path: Path, params: dict[str, object]) -> tuple[float, float, 
     if status != JobStatus.FINISHED:
         raise SystemExit(f"job {job.id} ended {status.value}")
     event = job.progress or {}
-    step = float(event.get("time") or 0) - float(event.get("seconds") or 0) - wall
+    if event.get("time") is None or event.get("seconds") is None:
+        raise SystemExit(f"job {job.id} recorded no step with its time (a worker older than this script?)")
+    step = float(event["time"]) - float(event["seconds"]) - wall
     return started or 0.0, step, done
 
 

@@ -4,14 +4,14 @@ Every job runs in a fresh kernel: no module, global or GPU memory survives a job
 plugin edited between two jobs runs its new code without a restart. The price of a fresh
 kernel (start it, import numpy, torch, MLflow, Prefect and the engine: 3-8 s on 2 cores)
 is paid here *before* the job arrives. A warm kernel imports third-party libraries and the
-dioptra_lab engine only, never a plugin module, and serves exactly one job: whoever
+dioptra_lab engine and entry-point loader only, never a plugin module, and serves exactly one job: whoever
 started it shuts it down after that job, and a new one warms in the background.
 
 Who does what:
 
 - :class:`Zygote` (:mod:`dioptra_lab.engine.zygote`) is one process per pool that does the
-  heavy imports once, with the stack's environment, and forks a new kernel on request in
-  about 0.3 s. It exits when its owner lets go of it or dies; its kernels exit within a
+  heavy imports once, with the stack's environment, and forks a new kernel on request,
+  ready (connected) in about 0.2 s. It exits when its owner lets go of it or dies; its kernels exit within a
   second of it (ipykernel's parent poller), so a killed worker leaves no kernel behind.
 - :class:`WarmKernel` is one forked kernel; before it is handed out it connects to Prefect
   and MLflow (in its own process: no connection is shared across a fork). The process
@@ -200,20 +200,18 @@ def _run_code(
     ``starting``: the kernel was just launched; wait until it answers first. Otherwise the
     request is queued by ZeroMQ until the connection is up: one round trip, no waiting.
     """
+    import zmq
     from jupyter_client import BlockingKernelClient
 
-    context = None
-    if starting:
-        # The kernel binds its ports a moment after it is forked; ZeroMQ then connects again
-        # after RECONNECT_IVL, 100 ms by default, most of a warm start. Ask again every 5 ms.
-        import zmq
-
-        context = zmq.Context()
+    # A new kernel binds its ports a moment after it is forked; ZeroMQ then connects again
+    # after RECONNECT_IVL, 100 ms by default, most of a warm start: every 5 ms instead.
+    context = zmq.Context() if starting else None
+    if context is not None:
         context.setsockopt(zmq.RECONNECT_IVL, 5)
     client = BlockingKernelClient(**({"context": context} if context is not None else {}))
-    client.load_connection_info(cast(Any, handle.connection))
-    client.start_channels()
     try:
+        client.load_connection_info(cast(Any, handle.connection))
+        client.start_channels()
         if starting:
             _first_reply(client, handle, timeout)
         msg_id = client.execute(
@@ -572,7 +570,8 @@ class KernelPool:
                 with self._cond:
                     wanted = len(self.ready) < self.size and time.monotonic() >= self.failed_until
                     if not wanted:  # a take() wakes it: the replacement starts at once
-                        self._cond.wait(1.0)
+                        if not self._stop.is_set():
+                            self._cond.wait(1.0)
                         continue
                 kernel = WarmKernel(self._current_zygote()).start()
             except Exception as exc:

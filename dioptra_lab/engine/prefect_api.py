@@ -222,8 +222,9 @@ _LOCK = threading.Lock()
 def prefect_session(url: str, results: Path) -> Iterator[None]:
     """Run Prefect flows in this block against ``url``, with results under ``results``.
 
-    The settings and the client are built on the first call in a process (and again
-    after a fork, or for another server or results folder) and reused after that.
+    The settings are built on the first call for a server and results folder (or before
+    the fork, see :func:`prepare_before_fork`), the client on the first call in a process
+    (and again after a fork, or for another server); both are reused after that.
     """
     from prefect.context import SyncClientContext
 

@@ -105,15 +105,15 @@ def remember_artifact_uri(run_id: str, artifact_uri: str | None) -> None:
     """
     if not artifact_uri:
         return
-    try:
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-        from mlflow.tracking._tracking_service import utils
-    except ImportError:
-        return
-    cache = getattr(utils, "_artifact_repos_cache", None)
-    if cache is None or run_id in cache:
-        return
-    with _lock:
+    with _lock:  # MLflow's first import in a process, if it is this one, under the client lock
+        try:
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+            from mlflow.tracking._tracking_service import utils
+        except ImportError:
+            return
+        cache = getattr(utils, "_artifact_repos_cache", None)
+        if cache is None or run_id in cache:
+            return
         cache[run_id] = get_artifact_repository(artifact_uri, tracking_uri=tracking_uri())
         while len(cache) > 1024:  # MLflow's own bound on it
             cache.popitem(last=False)

@@ -150,7 +150,7 @@ def execute_job(run_id: str) -> dict[str, Any]:
         bundle = queued_bundle(job, expected) or download_bundle(client(), run_id, expected)
         notebook, plugins = bundle.materialize(workspace)
         environment = _kernel_environment(run_id, tracking_uri, plugins, feed.progress_file)
-        environment[ARTIFACT_URI_ENV] = run.info.artifact_uri  # the kernel's uploads, likewise
+        environment[ARTIFACT_URI_ENV] = run.info.artifact_uri or ""  # the kernel's uploads, likewise
         # a kernel started here inherits this process's environment; a warm one is given it
         own = {k: v for k, v in environment.items() if k not in KERNEL_MLFLOW_PATIENCE}
         os.environ.update(own)

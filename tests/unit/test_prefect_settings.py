@@ -16,10 +16,17 @@ CHILD = textwrap.dedent(
     print("prefect" in sys.modules, len(prefect_api._SETTINGS), flush=True)
     if "prefect" in sys.modules:
         pid = os.fork()
-        if pid == 0:  # a kernel: it finds the settings built, for its server and results folder
+        if pid == 0:  # a kernel: its session uses the settings built, for its server and results
+            from pathlib import Path
+            from prefect.context import SyncClientContext
             from prefect.settings import get_current_settings
+            def rebuilt(*args):
+                raise AssertionError("the settings were built again after the fork")
+            prefect_api._settings_context = rebuilt
+            # no server listens: the client (per process, after the fork) is not under test
+            prefect_api._client_context = lambda url: SyncClientContext.model_construct(client=None)
             (url, results), = prefect_api._SETTINGS
-            with prefect_api._SETTINGS[(url, results)].model_copy():
+            with prefect_api.prefect_session(url, Path(results)):
                 settings = get_current_settings()
                 print(url, settings.api.url, settings.results.local_storage_path, flush=True)
             os._exit(0)

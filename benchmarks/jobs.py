@@ -68,9 +68,8 @@ def queued_medians(
 ) -> tuple[float, float, float, list[float]]:
     """Medians of :func:`through_queue`'s three figures over ``repeat`` jobs, and the done times."""
     samples = [through_queue(path, params) for _ in range(repeat)]
-    done = [d for _, _, d in samples]
-    started, step = (statistics.median(figure) for figure in list(zip(*samples, strict=True))[:2])
-    return started, step, statistics.median(done), done
+    started, step, done = (list(figure) for figure in zip(*samples, strict=True))
+    return statistics.median(started), statistics.median(step), statistics.median(done), done
 
 
 def plain_papermill(path: Path, params: dict[str, object], tmp: Path) -> float:

@@ -4,15 +4,17 @@ Every job runs in a fresh kernel: no module, global or GPU memory survives a job
 plugin edited between two jobs runs its new code without a restart. The price of a fresh
 kernel (start it, import numpy, torch, MLflow, Prefect and the engine: 3-8 s on 2 cores)
 is paid here *before* the job arrives. A warm kernel imports third-party libraries and the
-dioptra_lab engine and entry-point loader only, never a plugin module, and serves exactly one job: whoever
-started it shuts it down after that job, and a new one warms in the background.
+dioptra_lab engine and entry-point loader only, never a plugin module, and serves exactly
+one job: whoever started it shuts it down after that job, and a new one warms in the
+background.
 
 Who does what:
 
 - :class:`Zygote` (:mod:`dioptra_lab.engine.zygote`) is one process per pool that does the
   heavy imports once, with the stack's environment, and forks a new kernel on request,
-  ready (connected) in about 0.2 s. It exits when its owner lets go of it or dies; its kernels exit within a
-  second of it (ipykernel's parent poller), so a killed worker leaves no kernel behind.
+  ready (connected) in about 0.2 s. It exits when its owner lets go of it or dies; its
+  kernels exit within a second of it (ipykernel's parent poller), so a killed worker leaves
+  no kernel behind.
 - :class:`WarmKernel` is one forked kernel; before it is handed out it connects to Prefect
   and MLflow (in its own process: no connection is shared across a fork). The process
   that owns the pool is the only one that kills it, after its one job.

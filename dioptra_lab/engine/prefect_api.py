@@ -268,12 +268,13 @@ def prepare_before_fork() -> None:
     Does nothing where Prefect was not imported or no server is configured."""
     import sys
 
-    url = load_settings().prefect_api_url
+    settings = load_settings()
+    url = settings.prefect_api_url
     if "prefect" not in sys.modules or not url:
         return
     _configure(url)
     _build_flow_machinery()
-    results = load_settings().home / "cache"
+    results = settings.home / "cache"
     with _LOCK:
         if (url, str(results)) not in _SETTINGS:
             _SETTINGS[(url, str(results))] = _settings_context(url, results)

@@ -138,9 +138,8 @@ def _exit_if_orphaned_until() -> Callable[[], None]:
 
 def _prepare_engine() -> None:
     """Best effort: what every kernel's warm-up would build without a connection (Prefect's
-    settings and flow machinery), built once here; never where Prefect was not imported."""
-    if "prefect" not in sys.modules:  # not among the imports asked for: not imported now
-        return
+    settings and flow machinery), built once here; never where Prefect was not imported
+    (``prepare_before_fork`` checks)."""
     try:
         from dioptra_lab.engine.prefect_api import prepare_before_fork
 

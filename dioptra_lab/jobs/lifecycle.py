@@ -614,10 +614,13 @@ def start(job_id: str, worker: str, attempt: int, current: JobStatus | None = No
     """queued → running: a worker took the job (attempt 1, 2, … with retries).
 
     Records when (``dioptra_lab.started``, epoch seconds; a retry records its own start)
-    and clears the failure tags an earlier attempt may have left. ``current``: the status
-    the caller has just read with the run, used when the job has no record; ``run``: that run,
-    which MLflow's update then starts from rather than reading it again.
+    and clears the failure tags an earlier attempt may have left. ``run``: the run as the
+    caller has just read it: its status is used when the job has no record (``current``, the
+    status alone, where the caller has no run), and MLflow's update starts from it rather
+    than reading it again.
     """
+    if current is None and run is not None:
+        current = JobStatus.from_mlflow(run.info.status)
     tags = {runs.TAG_WORKER: worker, runs.TAG_ATTEMPT: attempt, runs.TAG_STARTED: f"{time.time():.3f}"}
     return _move(job_id, JobStatus.RUNNING, tags, FAILURE_TAGS, attempt=attempt, current=current, run=run)
 

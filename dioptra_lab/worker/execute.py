@@ -38,7 +38,7 @@ from dioptra_lab.errors import DioptraLabError, ExecutionError
 from dioptra_lab.jobs import lifecycle
 from dioptra_lab.jobs.connection import BUNDLE_CODE_KEY, redis_connection
 from dioptra_lab.jobs.job import EXECUTED_NOTEBOOK, KERNEL_LOG, TRACEBACK
-from dioptra_lab.models import Failure, JobStatus
+from dioptra_lab.models import Failure
 from dioptra_lab.tracking import runs
 from dioptra_lab.tracking.bundles import Bundle, download_bundle
 from dioptra_lab.tracking.client import ARTIFACT_URI_ENV, client, remember_artifact_uri, require_mlflow
@@ -137,7 +137,7 @@ def execute_job(run_id: str) -> dict[str, Any]:
         run = client().get_run(run_id)  # status and tags in one round trip
         remember_artifact_uri(run_id, run.info.artifact_uri)  # the uploads: no read of the run
         worker = os.environ.get("RQ_WORKER_ID", "?")
-        if not lifecycle.start(run_id, worker, attempt, JobStatus.from_mlflow(run.info.status), run):
+        if not lifecycle.start(run_id, worker, attempt, run=run):
             # a newer attempt began, or the job ended already (cancelled, say): never run twice
             now = lifecycle.status(run_id)
             output.write(f"[dioptra-lab] job {run_id}, attempt {attempt}: not run (it is {now.value})\n")

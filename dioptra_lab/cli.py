@@ -80,23 +80,51 @@ def default_output(home: Path, file: str) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from dioptra_lab.config import load_settings
     from dioptra_lab.engine.kernels import SHELF, claim_kernel, release_kernel
-    from dioptra_lab.engine.notebook_run import execute_entrypoint
-    from dioptra_lab.entrypoints import load_entrypoint
+    from dioptra_lab.engine.notebook_run import (
+        execute_notebook,
+        import_papermill_without_hdfs,
+        prepare_in_kernel,
+    )
+    from dioptra_lab.engine.results import read_results
     from dioptra_lab.stack import Stack
 
-    ep = load_entrypoint(args.file).validate()
-    values = ep.coerce(parse_assignments(args.param), from_text=True)
     settings = load_settings()
-    Stack(settings).ensure_prefect(announce=err)
-    output = Path(args.output) if args.output else default_output(settings.home, args.file)
+    assignments = parse_assignments(args.param)
     kernel = claim_kernel(settings.home / SHELF)  # the stack's warm kernel, if it keeps one
-    how = f"in a warm kernel (pid {kernel.pid})" if kernel else "in a new kernel"
-    err(f"Running {args.file} with Papermill {how} -> {output}")
     try:
-        _, results = execute_entrypoint(ep, values, output, timeout=args.timeout, kernel=kernel)
+        prepared = None
+        if kernel is not None:  # it loads the entry point and its plugins: this process does not
+            try:
+                prepared = prepare_in_kernel(kernel, args.file, assignments)
+                import_papermill_without_hdfs()  # this process imports no plugin: safe here
+            except RuntimeError as exc:
+                err(f"[dioptra-lab] the warm kernel is not usable ({exc}); starting a new one")
+                release_kernel(kernel)
+                kernel = None
+        if prepared is None:
+            from dioptra_lab.entrypoints import load_entrypoint
+            from dioptra_lab.entrypoints.compile import compile_entrypoint
+
+            ep = load_entrypoint(args.file).validate()
+            prepared = compile_entrypoint(ep), ep.coerce(assignments, from_text=True)
+        notebook, values = prepared
+        Stack(settings).ensure_prefect(announce=err)
+        output = Path(args.output) if args.output else default_output(settings.home, args.file)
+        how = f"in a warm kernel (pid {kernel.pid})" if kernel else "in a new kernel"
+        err(f"Running {args.file} with Papermill {how} -> {output}")
+        executed = execute_notebook(
+            notebook,
+            output,
+            parameters=values,
+            timeout=args.timeout,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            kernel=kernel,
+        )
     finally:
         if kernel is not None:
             release_kernel(kernel)
+    results = read_results(executed)
     if results is not None:
         print_run_results(results)
     print(f"executed notebook: {output}")
@@ -259,8 +287,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     dead or hung MLflow or Redis (:func:`dioptra_lab.tracking.client.service_error`), which
     interactive commands meet within seconds (:func:`~dioptra_lab.tracking.client.fail_fast`).
     """
-    from dioptra_lab.tracking.client import fail_fast, service_error
-
     # jsonschema (under nbformat) imports rfc3987_syntax when it is installed, which builds
     # ~35 Lark parsers at import: 1-2 s of every command that touches a notebook
     # (python-jsonschema/jsonschema#1428). No command checks IRI formats: skip it.
@@ -268,7 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.func
     warnings.showwarning = lambda message, *_args, **_kw: err(f"warning: {message}")
-    restore = fail_fast() if args.command not in PATIENT_COMMANDS else None
+    restore = None
+    if args.command not in PATIENT_COMMANDS:
+        from dioptra_lab.tracking.client import fail_fast
+
+        restore = fail_fast()
     try:
         return handler(args)
     except DioptraLabError as exc:
@@ -278,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err("interrupted")
         return 130
     except Exception as exc:
+        from dioptra_lab.tracking.client import service_error
+
         failure = service_error(exc)
         if failure is not None:
             err(f"error: {failure}")

@@ -189,7 +189,7 @@ class KernelHandle:
         return pid_alive(self.pid)
 
 
-def _run_code(
+def run_code(
     handle: KernelHandle,
     code: str,
     timeout: float,
@@ -256,6 +256,11 @@ def _first_reply(client: Any, handle: KernelHandle, timeout: float) -> None:
             raise RuntimeError(f"the kernel did not answer within {timeout:.0f}s")
 
 
+def environment_code(folder: Path, environment: dict[str, str]) -> str:
+    """Code that moves a kernel into ``folder`` and adds ``environment`` to its variables."""
+    return _PREPARE.format(folder=str(folder), environment=environment)
+
+
 def prepare_kernel(
     handle: KernelHandle, folder: Path, environment: dict[str, str], timeout: float = 30
 ) -> None:
@@ -264,7 +269,7 @@ def prepare_kernel(
     Raises:
         RuntimeError: the kernel refused the code (it is not usable for the job).
     """
-    content = _run_code(handle, _PREPARE.format(folder=str(folder), environment=environment), timeout)
+    content = run_code(handle, environment_code(folder, environment), timeout)
     if content.get("status") != "ok":
         raise RuntimeError(
             f"the warm kernel could not be prepared: {content.get('ename')}: {content.get('evalue')}"
@@ -498,7 +503,7 @@ class WarmKernel:
             _, info = write_connection_file(str(path), ip="127.0.0.1", key=uuid.uuid4().hex.encode())
             connection = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in info.items()}
             self.handle = KernelHandle(connection, self.zygote.fork(path, self.folder))
-            content = _run_code(self.handle, _CONNECT, timeout, starting=True)
+            content = run_code(self.handle, _CONNECT, timeout, starting=True)
             if content.get("status") != "ok":
                 raise RuntimeError(f"the new kernel failed: {content.get('ename')}: {content.get('evalue')}")
         except BaseException:

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
 import nbformat
 
-from dioptra_lab.engine.kernels import ConnectedKernelManager, KernelHandle, kill_kernel, prepare_kernel
+from dioptra_lab.engine.kernels import (
+    ConnectedKernelManager,
+    KernelHandle,
+    environment_code,
+    kill_kernel,
+    prepare_kernel,
+    run_code,
+)
 from dioptra_lab.engine.results import read_failure, read_results, to_jsonable
 from dioptra_lab.entrypoints.compile import FALLBACK_KERNEL, KERNEL_NAME, compile_entrypoint
 from dioptra_lab.entrypoints.model import EntryPoint
-from dioptra_lab.errors import ExecutionError
+from dioptra_lab.errors import DioptraLabError, ExecutionError
 from dioptra_lab.models import Failure
 
 ENGINE = "dioptra_lab"
@@ -227,3 +235,82 @@ def _inherited_environment() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def import_papermill_without_hdfs() -> None:
+    """Import Papermill without its ``hdfs://`` support, for a process that runs local files only.
+
+    Papermill imports ``pyarrow.fs`` for it where pyarrow is installed (MLflow brings it), and
+    numpy with it: ~80 ms of a local run's command. ``pyarrow.fs`` is hidden only while
+    Papermill imports: call this where nothing else imports at the same time (a plugin that
+    imports ``pyarrow.fs`` would fail meanwhile), as ``dioptra-lab run`` does once the warm
+    kernel has loaded the plugins in its stead.
+    """
+    if "papermill.iorw" in sys.modules:
+        return
+    hidden = "pyarrow.fs" not in sys.modules
+    if hidden:
+        sys.modules["pyarrow.fs"] = None  # type: ignore[assignment]  # import raises ImportError
+    try:
+        import papermill.engines  # noqa: F401
+    finally:
+        if hidden and sys.modules.get("pyarrow.fs", False) is None:
+            del sys.modules["pyarrow.fs"]
+
+
+class KernelWarning(UserWarning):
+    """A warning given in the warm kernel while it loaded a local run's entry point."""
+
+
+PREPARE_TIMEOUT = 600.0
+"""Seconds a warm kernel may take to load, check and compile a local run's entry point (its
+plugins' imports are bounded each on their own: :mod:`dioptra_lab.plugins.imports`)."""
+
+
+def prepare_in_kernel(
+    kernel: KernelHandle,
+    file: str | Path,
+    assignments: dict[str, str],
+    *,
+    cwd: str | Path | None = None,
+    timeout: float = PREPARE_TIMEOUT,
+) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
+    """Have the warm ``kernel`` load, check and compile ``file`` for a local run.
+
+    The kernel is first moved into ``cwd`` (default: here) and this process's environment,
+    as a kernel started here would inherit them; then
+    :func:`~dioptra_lab.engine.local_prepare.prepare_here` runs in it, in the same round
+    trip. Returns the compiled notebook and the checked values for Papermill; the warnings
+    loading gave there (a plugin that failed to import, for one) are given again here, as
+    :class:`KernelWarning`. Run the notebook in the same kernel with :func:`execute_notebook`.
+
+    Raises:
+        DioptraLabError: the entry point or a value is bad (the message loading gave).
+        RuntimeError: the kernel is not usable (it died, does not answer, or failed in a way
+            that is not the entry point's): run in a new kernel instead.
+    """
+    import ast
+    import json
+    import os
+
+    folder = Path(cwd or Path.cwd()).resolve()
+    call = f"prepare_here({str(file)!r}, {dict(assignments)!r})"
+    expression = f"__import__('dioptra_lab.engine.local_prepare', fromlist=['_']).{call}"
+    content = run_code(kernel, environment_code(folder, dict(os.environ)), timeout, {"prepared": expression})
+    if content.get("status") != "ok":
+        failed = f"{content.get('ename')}: {content.get('evalue')}"
+        raise RuntimeError(f"the warm kernel could not be prepared: {failed}")
+    reply = content.get("user_expressions", {}).get("prepared", {})
+    if reply.get("status") != "ok":
+        raise RuntimeError(
+            f"loading {file} in the warm kernel failed: {reply.get('ename')}: {reply.get('evalue')}"
+        )
+    try:
+        answer = json.loads(ast.literal_eval(reply["data"]["text/plain"]))
+    except (KeyError, TypeError, ValueError, SyntaxError) as exc:
+        raise RuntimeError(f"the warm kernel gave an answer that is not one: {exc}") from None
+    for message in answer.get("warnings", []):
+        warnings.warn(str(message), KernelWarning, stacklevel=2)
+    if "error" in answer:
+        raise DioptraLabError(answer["error"])
+    return nbformat.reads(answer["notebook"], as_version=4), answer["parameters"]

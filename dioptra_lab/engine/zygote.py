@@ -139,13 +139,20 @@ def _exit_if_orphaned_until() -> Callable[[], None]:
 def _prepare_engine() -> None:
     """Best effort: what every kernel's warm-up would build without a connection (Prefect's
     settings and flow machinery), built once here; never where Prefect was not imported
-    (``prepare_before_fork`` checks)."""
+    (``prepare_before_fork`` checks). Also nbformat's notebook validator, where nbformat was
+    imported: it compiles its JSON schema on first use (~70 ms), which a local run's kernel
+    does when it compiles the entry point (:mod:`dioptra_lab.engine.local_prepare`)."""
     try:
         from dioptra_lab.engine.prefect_api import prepare_before_fork
 
         prepare_before_fork()
     except Exception:  # each kernel's warm-up builds it, and reports what fails
         pass
+    if "nbformat" in sys.modules:
+        try:
+            sys.modules["nbformat"].v4.new_notebook()  # validates it: the validator is kept
+        except Exception:
+            pass
 
 
 def _freeze_heap() -> None:

@@ -245,7 +245,74 @@ def test_local_run_takes_the_stacks_warm_kernel_and_stopping_leaves_nothing(
         )
         family = process_family(pid)
         assert len(family) >= 3  # the shelf, its zygote, a kernel
+        _the_warm_kernel_loads_the_plugins(ready, tmp_path)
     finally:
         services._kernels.stop()  # what `dioptra-lab down` does for this service
     wait_for(lambda: not any(pid_alive(p) for p in family), 15, "the shelf, zygote and kernels to exit")
     assert not any(ready.glob("*.json"))
+
+
+PID_PLUGIN = '''\
+import os
+
+from dioptra_lab import task
+
+with open(os.environ["PID_PLUGIN_LOG"], "a") as log:
+    log.write(f"{os.getpid()}\\n")
+
+
+@task
+def twice(x: int) -> int:
+    """Double x."""
+    return 2 * x
+'''
+
+
+def _the_warm_kernel_loads_the_plugins(ready: Path, tmp_path: Path) -> None:
+    """With a warm kernel, `run` loads the entry point and its plugins in the kernel, never in
+    its own process, with the command's plugin path; bad input still ends in the one-line
+    error, and the warnings, of a load in the command's process. Each run takes the shelf's
+    next kernel."""
+    from tests.conftest import wait_for
+
+    def next_kernel() -> int:
+        wait_for(lambda: any(ready.glob("*.json")), 60, "a warm kernel on the shelf")
+        return int(next(ready.glob("*.json")).stem)
+
+    plugins = tmp_path / "plugins"
+    (plugins / "pid_plugin").mkdir(parents=True)
+    (plugins / "pid_plugin" / "__init__.py").write_text(PID_PLUGIN)
+    (plugins / "broken_plugin.py").write_text("raise ImportError('no such library: nothere')\n")
+    entry = tmp_path / "twice.yaml"
+    entry.write_text("parameters:\n  x: 1\ngraph:\n  out:\n    twice: $x\n")
+    imports = tmp_path / "imports.log"
+    env = {"DIOPTRA_LAB_PLUGIN_PATH": str(plugins), "PID_PLUGIN_LOG": str(imports)}
+
+    kernel = next_kernel()
+    proc = cli("run", str(entry), "-p", "x=21", "-o", str(tmp_path / "twice.ipynb"), env=env)
+    assert f"in a warm kernel (pid {kernel})" in proc.stderr
+    assert "out = 42" in proc.stdout
+    assert imports.read_text().split() == [str(kernel)]  # imported once, by the kernel
+    assert "warning: plugin 'broken_plugin'" in proc.stderr
+    assert "nothere" in proc.stderr
+
+    kernel = next_kernel()
+    bad_value = cli("run", str(entry), "-p", "x=many", env=env, check=False)
+    assert bad_value.returncode == 1, bad_value.stderr
+    error = bad_value.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: "), bad_value.stderr
+    assert "many" in error
+    assert "Traceback" not in bad_value.stderr
+    assert "in a warm kernel" not in bad_value.stderr
+    wait_for(lambda: not pid_alive(kernel), 15, "the kernel of the refused run to be gone")
+
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("graph:\n  out:\n    twise: [1]\n")
+    local = cli("validate", str(unknown), env=env, check=False)  # loads it in its own process
+    kernel = next_kernel()
+    warm = cli("run", str(unknown), env=env, check=False)
+    assert warm.returncode == local.returncode == 1, warm.stderr
+    assert warm.stderr.strip().splitlines()[-1] == local.stderr.strip().splitlines()[-1]
+    assert "twice" in warm.stderr  # the suggestion: the kernel saw the command's plugins
+    wait_for(lambda: not pid_alive(kernel), 15, "the kernel of the refused run to be gone")
+    assert imports.read_text().split()[-1] == str(kernel)  # the kernel loaded them, not `run`

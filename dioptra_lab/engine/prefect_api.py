@@ -13,6 +13,7 @@ the stack's SQLite-backed server answers 503 ("database is locked"), a back-off 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -208,8 +209,10 @@ def _client_context(url: str) -> Any:
     client.raise_for_api_version_mismatch_once()
     # The client's first POST first asks the server for a CSRF token (and learns that the
     # server has CSRF protection off, as ours does): a request of a process's first flow,
-    # made here, where a warm kernel pays it ahead. A POST that reads one flow, no more.
-    client.read_flows(limit=1)
+    # made here, where a warm kernel pays it ahead. A POST that reads one flow, no more;
+    # best effort: a server that refuses it refuses nothing a flow needs.
+    with contextlib.suppress(Exception):
+        client.read_flows(limit=1)
     # Built without httpx settings of its own, so that Prefect's get_client() inside a
     # flow or task returns this client rather than a new one.
     return SyncClientContext.model_construct(client=client)
@@ -302,7 +305,8 @@ def _complete_models() -> None:
                 and value.__module__ == name
                 and not value.__pydantic_complete__
             ):
-                value.model_rebuild(raise_errors=False)
+                with contextlib.suppress(Exception):  # left to build on first use, as before
+                    value.model_rebuild(raise_errors=False)
 
 
 def prepare_before_fork() -> None:

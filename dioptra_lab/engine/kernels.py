@@ -189,7 +189,7 @@ class KernelHandle:
         return pid_alive(self.pid)
 
 
-def run_code(
+def _run_code(
     handle: KernelHandle,
     code: str,
     timeout: float,
@@ -256,24 +256,28 @@ def _first_reply(client: Any, handle: KernelHandle, timeout: float) -> None:
             raise RuntimeError(f"the kernel did not answer within {timeout:.0f}s")
 
 
-def environment_code(folder: Path, environment: dict[str, str]) -> str:
-    """Code that moves a kernel into ``folder`` and adds ``environment`` to its variables."""
-    return _PREPARE.format(folder=str(folder), environment=environment)
-
-
 def prepare_kernel(
-    handle: KernelHandle, folder: Path, environment: dict[str, str], timeout: float = 30
-) -> None:
+    handle: KernelHandle,
+    folder: Path,
+    environment: dict[str, str],
+    timeout: float = 30,
+    expressions: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Move a warm kernel into a job's working folder and environment.
+
+    ``expressions``: evaluated in the kernel after that, in the same round trip; returns
+    their results as the kernel answered them (Jupyter's ``user_expressions``).
 
     Raises:
         RuntimeError: the kernel refused the code (it is not usable for the job).
     """
-    content = run_code(handle, environment_code(folder, environment), timeout)
+    code = _PREPARE.format(folder=str(folder), environment=environment)
+    content = _run_code(handle, code, timeout, expressions)
     if content.get("status") != "ok":
         raise RuntimeError(
             f"the warm kernel could not be prepared: {content.get('ename')}: {content.get('evalue')}"
         )
+    return dict(content.get("user_expressions") or {})
 
 
 class ReadyKernelClient(AsyncKernelClient):
@@ -503,7 +507,7 @@ class WarmKernel:
             _, info = write_connection_file(str(path), ip="127.0.0.1", key=uuid.uuid4().hex.encode())
             connection = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in info.items()}
             self.handle = KernelHandle(connection, self.zygote.fork(path, self.folder))
-            content = run_code(self.handle, _CONNECT, timeout, starting=True)
+            content = _run_code(self.handle, _CONNECT, timeout, starting=True)
             if content.get("status") != "ok":
                 raise RuntimeError(f"the new kernel failed: {content.get('ename')}: {content.get('evalue')}")
         except BaseException:

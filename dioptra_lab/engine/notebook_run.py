@@ -16,14 +16,7 @@ from typing import Any, TextIO
 
 import nbformat
 
-from dioptra_lab.engine.kernels import (
-    ConnectedKernelManager,
-    KernelHandle,
-    environment_code,
-    kill_kernel,
-    prepare_kernel,
-    run_code,
-)
+from dioptra_lab.engine.kernels import ConnectedKernelManager, KernelHandle, kill_kernel, prepare_kernel
 from dioptra_lab.engine.results import read_failure, read_results, to_jsonable
 from dioptra_lab.entrypoints.compile import FALLBACK_KERNEL, KERNEL_NAME, compile_entrypoint
 from dioptra_lab.entrypoints.model import EntryPoint
@@ -204,13 +197,10 @@ def execute_entrypoint(
     stream: TextIO | None = sys.stdout,
     kernel_name: str | None = None,
     timeout: float | None = None,
-    kernel: KernelHandle | None = None,
 ) -> tuple[nbformat.NotebookNode, dict[str, Any] | None]:
-    """Compile ``ep`` and run it with checked ``values``; return the executed notebook and
-    its recorded results (``None`` for notebooks that record none).
-
-    ``kernel``: a warm kernel to run in (it is given this process's environment, as a
-    kernel started here would inherit it); ``None`` starts one.
+    """Compile ``ep`` and run it with checked ``values`` in a new kernel; return the executed
+    notebook and its recorded results (``None`` for notebooks that record none). With a warm
+    kernel, :func:`prepare_in_kernel` compiles there, then :func:`execute_notebook` runs.
 
     Raises:
         ExecutionError: a cell raised; names the failing step when the graph failed.
@@ -224,17 +214,8 @@ def execute_entrypoint(
         timeout=timeout,
         stdout=stream,
         stderr=sys.stderr if stream is not None else None,
-        kernel=kernel,
-        environment=_inherited_environment() if kernel is not None else None,
     )
     return executed, read_results(executed)
-
-
-def _inherited_environment() -> dict[str, str]:
-    """This process's environment, for a warm kernel to take as a child would."""
-    import os
-
-    return dict(os.environ)
 
 
 def import_papermill_without_hdfs() -> None:
@@ -296,11 +277,8 @@ def prepare_in_kernel(
     folder = Path(cwd or Path.cwd()).resolve()
     call = f"prepare_here({str(file)!r}, {dict(assignments)!r})"
     expression = f"__import__('dioptra_lab.engine.local_prepare', fromlist=['_']).{call}"
-    content = run_code(kernel, environment_code(folder, dict(os.environ)), timeout, {"prepared": expression})
-    if content.get("status") != "ok":
-        failed = f"{content.get('ename')}: {content.get('evalue')}"
-        raise RuntimeError(f"the warm kernel could not be prepared: {failed}")
-    reply = content.get("user_expressions", {}).get("prepared", {})
+    answered = prepare_kernel(kernel, folder, dict(os.environ), timeout, {"prepared": expression})
+    reply = answered.get("prepared", {})
     if reply.get("status") != "ok":
         raise RuntimeError(
             f"loading {file} in the warm kernel failed: {reply.get('ename')}: {reply.get('evalue')}"

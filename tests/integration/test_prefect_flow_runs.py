@@ -95,6 +95,9 @@ def test_a_failed_run_is_failed_on_the_server(prefect_server: str, registry: Reg
     ep = load_entrypoint(ENTRYPOINTS / "failing.yaml")
     with pytest.raises(StepFailedError):
         run_entrypoint(ep, {"divisor": 0}, quiet=True)
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)  # the failure's log lines, sent while the server runs
     runs = server.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[f"dioptra-lab-{ep.name}"])))
     latest = max(runs, key=lambda r: r.created)
     assert latest.state.is_failed(), latest.state

@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 CHILD = textwrap.dedent(
     """
     import os, sys
@@ -65,3 +67,23 @@ def test_settings_built_before_a_fork_point_a_kernel_at_its_server_and_results(t
 
 def test_nothing_is_prepared_where_prefect_was_not_imported(tmp_path: Path) -> None:
     assert run_child(tmp_path, "")[0] == "False 0"
+
+
+def test_the_result_folder_resolves_as_prefects_own(tmp_path: Path) -> None:
+    """Task results' storage resolves its folder once; it answers as Prefect's LocalFileSystem."""
+    from prefect.filesystems import LocalFileSystem
+
+    from dioptra_lab.engine.runner import _result_folder
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)  # the stack's home may be reached through a link
+    ours, prefects = _result_folder(tmp_path / "link"), LocalFileSystem(basepath=str(tmp_path / "link"))
+    for key in ("3f2a9c0e1b7d4e6f8a5b2c1d0e9f8a7b", "sub/key", str(real / "abs"), ".hidden"):
+        assert ours._resolve_path(key) == prefects._resolve_path(key), key
+    for outside in ("../escape", str(tmp_path / "elsewhere")):
+        with pytest.raises(ValueError, match="outside of the base path"):
+            ours._resolve_path(outside)
+    ours.write_path("3f2a", b"result")  # stored and read back where Prefect's would
+    assert prefects.read_path("3f2a") == b"result"
+    assert (real / "3f2a").read_bytes() == b"result"

@@ -154,7 +154,6 @@ def _cached_prefect_task(
     return prefect_task(call, **options)
 
 
-@functools.lru_cache(maxsize=8)
 def _result_folder(results: Path) -> Any:
     """Prefect's local result storage for ``results``, with that folder resolved once.
 
@@ -163,19 +162,28 @@ def _result_folder(results: Path) -> Any:
     of a task's overhead on 2 cores. A record's name (a key of Prefect's: no folder in it)
     is joined to the folder resolved once; any other path is resolved as Prefect does.
     """
-    from prefect.filesystems import LocalFileSystem
+    return _result_folder_type()(basepath=str(results))
 
-    folder = results.expanduser().resolve()
+
+@functools.lru_cache(maxsize=1)
+def _result_folder_type() -> Any:
+    """The block type of :func:`_result_folder`, defined once (Prefect registers each)."""
+    from prefect.filesystems import LocalFileSystem
 
     class ResultFolder(LocalFileSystem):
         _block_type_slug = "dioptra-lab-result-folder"  # never saved: a name of its own
 
         def _resolve_path(self, path: str) -> Path:
-            if path and "/" not in path and "\\" not in path and path[0] not in ".~":
-                return folder / path
+            if path and "/" not in path and "\\" not in path and path[0] not in ".~" and self.basepath:
+                return _resolved(self.basepath) / path
             return super()._resolve_path(path)
 
-    return ResultFolder(basepath=str(folder))
+    return ResultFolder
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(folder: str) -> Path:
+    return Path(folder).expanduser().resolve()
 
 
 @functools.lru_cache(maxsize=128)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,7 @@ def test_the_result_folder_resolves_as_prefects_own(tmp_path: Path) -> None:
     ours.write_path("3f2a", b"result")  # stored and read back where Prefect's would
     assert prefects.read_path("3f2a") == b"result"
     assert (real / "3f2a").read_bytes() == b"result"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Prefect warns when a block type is defined twice
+        other = _result_folder(tmp_path / "other")
+    assert other._resolve_path("k") == (tmp_path / "other" / "k").resolve()

@@ -113,7 +113,7 @@ def _configure(url: str) -> None:
 
 def _quick_retry_transport(tls: Any) -> httpx.BaseTransport:
     """An httpx transport that re-sends a request answered 503 after a few milliseconds, and
-    answers two requests of every flow run from what it already has (:class:`_Shortcuts`)."""
+    answers three requests of every flow run from what it already has (:class:`_Shortcuts`)."""
     import httpx
 
     class QuickRetryTransport(httpx.BaseTransport):

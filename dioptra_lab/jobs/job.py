@@ -65,9 +65,11 @@ def job_info(
     progress: Progress | None = None,
     status: JobStatus | None = None,
     tags: dict[str, str] | None = None,
+    ended: float | None = None,
 ) -> JobInfo:
-    """The :class:`JobInfo` of an MLflow run of a job; ``status`` and ``tags``, when given,
-    are the job's own (its record's changes on top of the run's, see ``lifecycle.view``)."""
+    """The :class:`JobInfo` of an MLflow run of a job; ``status``, ``tags`` and ``ended``,
+    when given, are the job's own (its record's changes on top of the run's, see
+    ``lifecycle.view``)."""
     tags = run.data.tags if tags is None else tags
     attempt = tags.get(runs.TAG_ATTEMPT, "0")
     return JobInfo(
@@ -80,7 +82,7 @@ def job_info(
         sweep=tags.get(runs.TAG_SWEEP) or None,
         parameters=dict(run.data.params),
         submitted=run.info.start_time / 1000 if run.info.start_time else None,
-        ended=run.info.end_time / 1000 if run.info.end_time else None,
+        ended=ended or (run.info.end_time / 1000 if run.info.end_time else None),
         attempt=int(attempt) if attempt.isdigit() else 0,
         worker=tags.get(runs.TAG_WORKER) or None,
         progress=progress,
@@ -155,10 +157,10 @@ class Job:
         """
         reconcile.check(self.id)
         run = runs.get_run(self.id)
-        status, tags = lifecycle.view(self.id, run)
+        status, tags, ended = lifecycle.view(self.id, run)
         progress = Progress.from_meta(self.progress) if status == JobStatus.RUNNING else None
         experiment = client().get_experiment(run.info.experiment_id).name
-        return job_info(run, experiment, progress, status, tags)
+        return job_info(run, experiment, progress, status, tags, ended)
 
     def reap(self) -> list[str]:
         """Hand this job to RQ's abandoned-job handling if its worker stopped heartbeating.
@@ -237,10 +239,10 @@ class Job:
         mlflow = client()
         reconcile.check(self.id)
         run = runs.get_run(self.id)
-        status, tags = lifecycle.view(self.id, run)
+        status, tags, ended = lifecycle.view(self.id, run)
         experiment = mlflow.get_experiment(run.info.experiment_id).name
         return JobResults(
-            job=job_info(run, experiment, status=status, tags=tags),
+            job=job_info(run, experiment, status=status, tags=tags, ended=ended),
             metrics=dict(run.data.metrics),
             tags={k: v for k, v in tags.items() if k.startswith(runs.TAG)},
             artifacts=self._artifacts(mlflow, None),
@@ -355,8 +357,13 @@ def _as_recorded(infos: list[JobInfo]) -> list[JobInfo]:
         found = lifecycle.records([i.id for i in infos])
     shown = []
     for info in infos:
-        status = found[info.id].status if info.id in found else None
-        shown.append(dataclasses.replace(info, status=status) if status else info)
+        rec = found.get(info.id)
+        if rec is None or rec.status is None:
+            shown.append(info)
+            continue
+        started = _seconds(rec.tags.get(runs.TAG_STARTED)) or info.started
+        ended = rec.ended or info.ended
+        shown.append(dataclasses.replace(info, status=rec.status, ended=ended, started=started))
     return shown
 
 

@@ -107,6 +107,14 @@ class Record:
     def live(self) -> bool:
         return self.status in LIVE
 
+    @property
+    def ended(self) -> float | None:
+        """When the job ended (seconds), while MLflow has not taken that change yet."""
+        if self.status is None or not self.status.done:
+            return None
+        end_time = (self.pending or {}).get("end_time")
+        return end_time / 1000 if isinstance(end_time, (int, float)) else None
+
 
 def allowed(current: JobStatus, target: JobStatus) -> bool:
     """Whether the lifecycle allows moving from ``current`` to ``target``."""
@@ -279,18 +287,20 @@ def status(job_id: str) -> JobStatus:
     return JobStatus.from_mlflow(runs.run_status(job_id))
 
 
-def view(job_id: str, run: Any) -> tuple[JobStatus, dict[str, str]]:
-    """The job's status and tags: its MLflow ``run``'s, with its record's changes MLflow has
-    not taken yet on top (they are what the job's state is)."""
+def view(job_id: str, run: Any) -> tuple[JobStatus, dict[str, str], float | None]:
+    """The job's status, tags and end time (seconds, ``None`` while it has not ended): its
+    MLflow ``run``'s, with its record's changes MLflow has not taken yet on top (they are what
+    the job's state is: a job its record has ended may have no end time in MLflow yet)."""
     tags = dict(run.data.tags)
     current = JobStatus.from_mlflow(run.info.status)
+    ended = run.info.end_time / 1000 if run.info.end_time else None
     rec = record(job_id)
     if rec is None or rec.status is None:
-        return current, tags
+        return current, tags, ended
     for key in rec.untags:
         tags.pop(key, None)
     tags.update(rec.tags)
-    return rec.status, tags
+    return rec.status, tags, rec.ended or ended
 
 
 def begin_attempt(job_id: str) -> int:

@@ -432,6 +432,38 @@ def test_a_stopped_writer_holds_up_mlflow_for_its_short_lease_only(services: Sta
     assert conn.get(lock) is None  # released; the stopped writer's token never frees another's
 
 
+def test_a_job_its_record_ended_shows_its_times_before_mlflow_has_them(services: Stack) -> None:
+    """CI (stop 24): the REST API answered a finished job with no end time: its record said
+    finished while another writer still held its MLflow write. A job's info, results and
+    listing take its start and end times from its record too, as they take its status."""
+    from dioptra_lab.jobs import lifecycle
+
+    conn = redis_connection()
+    exp = experiment()
+    run_id = lifecycle.create(exp, "times", {}, {})
+    lock = lifecycle.SYNC_LOCK_KEY.format(run_id)
+    assert conn.set(lock, "another-writer", nx=True, px=int(lifecycle.SYNC_LEASE * 1000))
+    attempt = lifecycle.begin_attempt(run_id)
+    before = time.time()
+    assert lifecycle.start(run_id, "w1", attempt, JobStatus.QUEUED)
+    assert lifecycle.finish(run_id, attempt)
+    after = time.time()
+    mlflow = MlflowClient(tracking_uri=load_settings().mlflow_tracking_uri)
+    assert mlflow.get_run(run_id).info.end_time is None  # MLflow has not taken the end yet
+    job = Job(run_id)
+    shown = [job.info(), job.results().job, *[i for i in list_jobs(exp) if i.id == run_id]]
+    assert len(shown) == 3
+    for info in shown:
+        assert info.status == JobStatus.FINISHED
+        assert info.started is not None, info
+        assert info.ended is not None, info
+        assert before - 0.01 <= info.started <= info.ended <= after + 0.01, info
+    conn.delete(lock)
+    assert lifecycle.sync(run_id)
+    assert mlflow.get_run(run_id).info.end_time == round(shown[0].ended * 1000)  # the same end, written
+    assert job.info().ended == shown[0].ended
+
+
 # -- campaign seed 1 #66: a retry a worker has just taken is not reaped again ---------------------
 def test_a_retry_just_taken_by_a_worker_is_not_reaped_before_its_horse_beats(services: Stack) -> None:
     """The campaign's `worker_kill` #66 (seed 1, 100 faults): the killed worker's job was

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Annotated, Literal
 
@@ -15,6 +16,11 @@ from lab_data.dataset import ImageDataset
 from lab_models.device import model_device, pick_device
 from lab_models.nets import MLP, SmallCNN
 
+_SEEDED = threading.Lock()
+"""Held while a model's initial weights are drawn from torch's process-wide generator: a graph's
+independent steps run in threads at once (train_model next to adversarial_training), and two
+constructions interleaving their draws gave each model other weights on each run."""
+
 
 @task
 def build_model(
@@ -25,15 +31,17 @@ def build_model(
     Args:
         data: the data set whose image shape and classes the model takes.
         kind: cnn (LeNet-style) or mlp.
-        seed: seed of the initial weights.
+        seed: seed of the initial weights (the same seed, the same weights, whatever else runs
+            in the kernel at the same time; torch's own generator is left as it was).
     """
-    torch.manual_seed(seed)
     channels, height, width = data.shape
-    if kind == "cnn":
-        if height != width:
-            raise DioptraLabError(f"the CNN needs square images, got {height}×{width}")
-        return SmallCNN(channels, data.num_classes, height)
-    return MLP(data.shape, data.num_classes)
+    if kind == "cnn" and height != width:
+        raise DioptraLabError(f"the CNN needs square images, got {height}×{width}")
+    with _SEEDED, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind == "cnn":
+            return SmallCNN(channels, data.num_classes, height)
+        return MLP(data.shape, data.num_classes)
 
 
 def batches(

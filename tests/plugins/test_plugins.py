@@ -94,6 +94,41 @@ def test_model_learns_and_shapes(lab: Lab) -> None:
     assert build_model(lab.test, kind="mlp").num_classes == 10
 
 
+def test_models_built_in_threads_at_once_get_their_seeds_weights(lab: Lab) -> None:
+    """A graph's independent steps run in threads: train_model and adversarial_training built
+    their models at once and drew each other's initial weights from torch's one generator (the
+    adversarial training example's comparison flipped under load)."""
+    import threading
+
+    import torch
+
+    from lab_models.tasks import build_model
+
+    def weights(model: torch.nn.Module) -> list[torch.Tensor]:
+        return [p.detach().clone() for p in model.parameters()]
+
+    expected = {seed: weights(build_model(lab.test, seed=seed)) for seed in (0, 1)}
+    torch.manual_seed(123)
+    outside = torch.rand(3)
+    torch.manual_seed(123)
+    for _ in range(20):
+        start = threading.Barrier(2)
+        built: dict[int, list[torch.Tensor]] = {}
+
+        def build(seed: int, start: threading.Barrier = start, built: dict = built) -> None:
+            start.wait()
+            built[seed] = weights(build_model(lab.test, seed=seed))
+
+        threads = [threading.Thread(target=build, args=(seed,)) for seed in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for seed in (0, 1):
+            assert all(torch.equal(a, b) for a, b in zip(built[seed], expected[seed], strict=True)), seed
+    assert torch.equal(torch.rand(3), outside)  # the process's own generator is where it was
+
+
 def test_metrics(lab: Lab) -> None:
     from lab_metrics.tasks import (
         adversarial_accuracy,

@@ -31,14 +31,15 @@ def build_model(
     Args:
         data: the data set whose image shape and classes the model takes.
         kind: cnn (LeNet-style) or mlp.
-        seed: seed of the initial weights (the same seed, the same weights, whatever else runs
-            in the kernel at the same time; torch's own generator is left as it was).
+        seed: seed of the initial weights (the same seed, the same weights, whatever other
+            tasks with generators of their own run at the same time; torch's CPU generator is
+            left as it was, its CUDA ones are not touched).
     """
     channels, height, width = data.shape
     if kind == "cnn" and height != width:
         raise DioptraLabError(f"the CNN needs square images, got {height}×{width}")
     with _SEEDED, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # the CPU's, which draws the weights
         if kind == "cnn":
             return SmallCNN(channels, data.num_classes, height)
         return MLP(data.shape, data.num_classes)

@@ -442,7 +442,8 @@ def test_a_job_its_record_ended_shows_its_times_before_mlflow_has_them(services:
     exp = experiment()
     run_id = lifecycle.create(exp, "times", {}, {})
     lock = lifecycle.SYNC_LOCK_KEY.format(run_id)
-    assert conn.set(lock, "another-writer", nx=True, px=int(lifecycle.SYNC_LEASE * 1000))
+    # held for longer than its lease: a slow read below must not let a sync write the end first
+    assert conn.set(lock, "another-writer", nx=True, px=120_000)
     attempt = lifecycle.begin_attempt(run_id)
     before = time.time()
     assert lifecycle.start(run_id, "w1", attempt, JobStatus.QUEUED)
@@ -458,6 +459,7 @@ def test_a_job_its_record_ended_shows_its_times_before_mlflow_has_them(services:
         assert info.started is not None, info
         assert info.ended is not None, info
         assert before - 0.01 <= info.started <= info.ended <= after + 0.01, info
+    assert mlflow.get_run(run_id).info.end_time is None  # the times above came from the record
     conn.delete(lock)
     assert lifecycle.sync(run_id)
     assert mlflow.get_run(run_id).info.end_time == round(shown[0].ended * 1000)  # the same end, written
